@@ -35,6 +35,8 @@ class Node:
     inputs: ClassVar[dict[str, In]] = {}
     outputs: ClassVar[dict[str, Out]] = {}
     tick_ms: ClassVar[float | None] = None
+    kind: ClassVar[str] = ""
+    """Stock name used in graph files (``type: rms``); empty for abstract bases."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -53,8 +55,8 @@ class Node:
         if overlap:
             raise NodeDefinitionError(f"{cls.__name__}: {sorted(overlap)} declared as both param and port")
         cls.params, cls.inputs, cls.outputs = params, inputs, outputs
-        if cls.__dict__.get("abstract", False):
-            return
+        if not cls.__dict__.get("kind"):
+            return  # abstract base or helper class: handlers are checked on concrete nodes
         if inputs:
             has_process = cls.process is not Node.process
             missing = [p for p in inputs if not has_process and not callable(getattr(cls, f"on_{p}", None))]

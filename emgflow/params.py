@@ -33,6 +33,8 @@ class Param:
     lt: float | None = None
     choices: Sequence[Any] | None = None
     nullable: bool = False
+    path: bool = False
+    """A file path: graph files resolve it relative to the YAML file's folder."""
     name: str = field(default="", init=False)
 
     @property
