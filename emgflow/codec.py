@@ -1,0 +1,71 @@
+"""Wire format: ``[topic, msgpack header, raw array buffer]``. No zmq here, no array copy into msgpack."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import msgpack
+import numpy as np
+
+from .message import Msg
+
+SCHEMA_VERSION = 1
+_MAX_META_BYTES = 1 << 20
+
+
+class MalformedFrame(ValueError):
+    """A received frame set is not a valid emgflow message (dropped and counted by the runner)."""
+
+
+def encode(topic: bytes, msg: Msg, *, eos: bool = False) -> list[Any]:
+    """Frames for one message. The array goes out as its own buffer (made contiguous if needed)."""
+    data = msg.data if msg.data.flags.c_contiguous else np.ascontiguousarray(msg.data)
+    header = {
+        "v": SCHEMA_VERSION,
+        "q": msg.seq,
+        "d": data.dtype.str,
+        "s": data.shape,
+        "r": msg.rate,
+        "st": msg.start,
+        "t": msg.t_acq,
+        "m": msg.meta,
+        "tr": msg.trace,
+    }
+    if eos:
+        header["e"] = True
+    return [topic, msgpack.packb(header, use_bin_type=True), data]
+
+
+def decode(frames: Sequence[bytes]) -> tuple[Msg, bool]:
+    """Rebuild a Msg (array viewing the received buffer, read-only) and its end-of-stream flag.
+
+    Raises MalformedFrame for anything that is not exactly what ``encode`` produces.
+    """
+    if len(frames) != 3:
+        raise MalformedFrame(f"expected 3 frames, got {len(frames)}")
+    try:
+        header = msgpack.unpackb(frames[1], raw=False, strict_map_key=False)
+    except Exception as exc:  # msgpack raises several unrelated types on garbage
+        raise MalformedFrame(f"header is not msgpack: {exc}") from None
+    if not isinstance(header, dict) or header.get("v") != SCHEMA_VERSION:
+        raise MalformedFrame("header is not an emgflow v1 header")
+    try:
+        dtype = np.dtype(header["d"])
+        shape = tuple(int(n) for n in header["s"])
+        if dtype.hasobject:
+            raise MalformedFrame("object arrays are not allowed")
+        payload = frames[2]
+        expected = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+        if len(payload) != expected:
+            raise MalformedFrame(f"payload has {len(payload)} bytes, header says {expected}")
+        data = np.frombuffer(payload, dtype=dtype).reshape(shape)
+        meta, trace = header["m"], header["tr"]
+        if not isinstance(meta, dict) or not isinstance(trace, list):
+            raise MalformedFrame("meta must be a map and trace a list")
+        msg = Msg(data=data, rate=float(header["r"]), start=int(header["st"]), t_acq=int(header["t"]),
+                  seq=int(header["q"]), meta=meta, trace=trace)
+    except MalformedFrame:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedFrame(f"bad header field: {exc!r}") from None
+    return msg, bool(header.get("e", False))

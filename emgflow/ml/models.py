@@ -1,0 +1,218 @@
+"""The two seed architectures and their baselines, built from a plain-types config dict.
+
+Model A (Chen & Luo): LSTM + Luong "general" attention + the 5-layer AtzoriNet CNN over a
+``frames x channels`` EMG image, optionally stacked with a same-size wavelet-packet image.
+Model B (LE-ConvMN, Guo et al. 2021): a ConvLSTM stack over "long exposure" RMS images
+(electrodes x time) whose state is carried from one exposure to the next.
+
+Every model starts with a fixed ``Standardize`` layer holding the training-set normalisation
+statistics as buffers, so a checkpoint's weights carry them and online inference cannot
+forget to apply them. ``build(config)`` rebuilds any model from ``model_config(...)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+CLASSIFIERS = ("lstm_cnn", "cnn")
+REGRESSORS = ("convlstm", "lstm")
+
+
+class Standardize(nn.Module):
+    """``(x - mean) / std`` with statistics fixed at training time (broadcast over the last dims)."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(shape))
+        self.register_buffer("std", torch.ones(shape))
+
+    def set(self, mean: Tensor, std: Tensor) -> None:
+        self.mean.copy_(mean.reshape(self.mean.shape))
+        self.std.copy_(std.reshape(self.std.shape).clamp_min(1e-6))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.mean) / self.std
+
+
+class LuongAttention(nn.Module):
+    """Luong "general" self-attention: s_ts = h_t^T W_a h_s, a_t = softmax_s, c_t = sum_s a_ts h_s."""
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.w = nn.Linear(hidden, hidden, bias=False)
+
+    def forward(self, h: Tensor) -> Tensor:  # h: (B, T, H) -> contexts (B, T, H)
+        scores = torch.bmm(self.w(h), h.transpose(1, 2))  # [b, t, s] = (W h_t) . h_s
+        return torch.bmm(torch.softmax(scores, dim=-1), h)
+
+
+class AtzoriCNN(nn.Module):
+    """Layers 3-7 of the seed table (AtzoriNet): a ``frames x width`` one-plane image to class logits.
+
+    The first kernel spans the whole width (1 x width, zero-padded by 4 on each side), so the
+    map is 9 wide whatever the width; two 3x3/3 max-pools bring 15 frames down to 1.
+    A final adaptive average pool makes other frame counts work too (identity for 15).
+    """
+
+    def __init__(self, frames: int, width: int, n_classes: int, dropout: float, in_planes: int = 1) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.ZeroPad2d((4, 4, 0, 0)), nn.Conv2d(in_planes, 32, (1, width)), nn.ReLU(), nn.Dropout(dropout),
+            nn.ZeroPad2d(1), nn.Conv2d(32, 32, 3), nn.ReLU(), nn.Dropout(dropout), nn.MaxPool2d(3, 3),
+            nn.ZeroPad2d(2), nn.Conv2d(32, 64, 5), nn.ReLU(), nn.Dropout(dropout),
+            nn.MaxPool2d(3, 3, ceil_mode=frames < 15),
+            nn.ZeroPad2d((0, 0, 2, 2)), nn.Conv2d(64, 64, (5, 1)), nn.ReLU(), nn.Dropout(dropout),
+            nn.Conv2d(64, n_classes, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class LstmCnn(nn.Module):
+    """Model A. Input ``(B, planes, frames, channels)``: plane 0 = EMG image, plane 1 = WP image.
+
+    The LSTM reads ``frames`` steps of ``planes*channels`` values; attention contexts form a
+    ``frames x hidden`` image for the CNN. Output: class logits (softmax is in the loss).
+    """
+
+    def __init__(self, frames: int, channels: int, planes: int, n_classes: int, hidden: int = 10,
+                 dropout: float = 0.5) -> None:
+        super().__init__()
+        self.norm = Standardize((planes, 1, channels))
+        self.lstm = nn.LSTM(planes * channels, hidden, batch_first=True)
+        self.attention = LuongAttention(hidden)
+        self.cnn = AtzoriCNN(frames, hidden, n_classes, dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.norm(x)
+        b, p, t, c = x.shape
+        h, _ = self.lstm(x.permute(0, 2, 1, 3).reshape(b, t, p * c))
+        return self.cnn(self.attention(h).unsqueeze(1))
+
+
+class Cnn(nn.Module):
+    """Baseline "CNN" row of the seed's Table 2: AtzoriNet straight on the image planes."""
+
+    def __init__(self, frames: int, channels: int, planes: int, n_classes: int, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.norm = Standardize((planes, 1, channels))
+        self.cnn = AtzoriCNN(frames, channels, n_classes, dropout, in_planes=planes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.cnn(self.norm(x))
+
+
+class ConvLSTMCell(nn.Module):
+    """One ConvLSTM cell (no peepholes): a single conv over [x, h] gives the i, f, o, g gates."""
+
+    def __init__(self, in_ch: int, hidden: int, kernel: int) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.conv = nn.Conv2d(in_ch + hidden, 4 * hidden, kernel, padding=kernel // 2)
+
+    def forward(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        i, f, o, g = torch.split(self.conv(torch.cat([x, h], dim=1)), self.hidden, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+
+State = list[Tensor]
+
+
+class LeConvMN(nn.Module):
+    """Model B. One step: a ``(B, electrodes, frames)`` exposure and the previous state.
+
+    The last ConvLSTM layer has one map per output (joint); a shared Linear reads each map.
+    ``state`` is a flat list ``[h1, c1, h2, c2, ...]`` (TorchScript-friendly); pass ``[]`` to start.
+    """
+
+    def __init__(self, electrodes: int, frames: int, n_outputs: int, hidden: list[int], kernel: int = 3,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        self.norm = Standardize((electrodes, 1))
+        sizes = list(hidden) + [n_outputs]
+        self.cells = nn.ModuleList(ConvLSTMCell(i, o, kernel) for i, o in zip([1] + sizes[:-1], sizes))
+        self.drop = nn.Dropout2d(dropout)
+        self.readout = nn.Linear(electrodes * frames, 1)
+
+    def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        x = self.norm(x).unsqueeze(1)
+        if not state:
+            state = [x.new_zeros(x.shape[0], cell.hidden, x.shape[2], x.shape[3])
+                     for cell in self.cells for _ in range(2)]
+        new: State = []
+        for k, cell in enumerate(self.cells):
+            h, c = cell(x, state[2 * k], state[2 * k + 1])
+            new += [h, c]
+            x = h
+        return self.readout(self.drop(x).flatten(2)).squeeze(-1), new
+
+
+class StreamLstm(nn.Module):
+    """LSTM baseline for model B: a stateful LSTM fed only the ``step`` newest frames of each exposure.
+
+    It sees every RMS frame exactly once and carries (h, c) across exposures, the recurrent
+    analogue of LE-ConvMN's memory; a Linear on the last hidden state gives the outputs.
+    """
+
+    def __init__(self, electrodes: int, n_outputs: int, step: int, hidden: int = 128, layers: int = 2,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        self.step = step
+        self.norm = Standardize((electrodes, 1))
+        self.lstm = nn.LSTM(electrodes, hidden, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
+        self.readout = nn.Linear(hidden, n_outputs)
+
+    def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        x = self.norm(x)[:, :, -self.step:].transpose(1, 2)  # (B, step, electrodes)
+        if state:
+            out, (h, c) = self.lstm(x, (state[0], state[1]))
+        else:
+            out, (h, c) = self.lstm(x)
+        return self.readout(out[:, -1]), [h, c]
+
+
+def model_config(model: str, *, n_outputs: int, channels: int, frames: int, planes: int = 1,
+                 **options: Any) -> dict[str, Any]:
+    """The plain-types architecture description a checkpoint stores and ``build`` reads."""
+    if model not in CLASSIFIERS + REGRESSORS:
+        raise ValueError(f"unknown model {model!r}; known: {', '.join(CLASSIFIERS + REGRESSORS)}")
+    return {"model": model, "n_outputs": int(n_outputs), "channels": int(channels), "frames": int(frames),
+            "planes": int(planes), **options}
+
+
+def build(config: dict[str, Any]) -> nn.Module:
+    """Instantiate the architecture a ``model_config`` dict describes (weights initialised)."""
+    m, n, c, t = config["model"], config["n_outputs"], config["channels"], config["frames"]
+    if m == "lstm_cnn":
+        net: nn.Module = LstmCnn(t, c, config["planes"], n, config.get("hidden", 10), config.get("dropout", 0.5))
+    elif m == "cnn":
+        net = Cnn(t, c, config["planes"], n, config.get("dropout", 0.5))
+    elif m == "convlstm":
+        net = LeConvMN(c, t, n, list(config.get("hidden", [64, 32])), config.get("kernel", 3),
+                       config.get("dropout", 0.0))
+    elif m == "lstm":
+        net = StreamLstm(c, n, config["step"], config.get("hidden", 128), config.get("layers", 2),
+                         config.get("dropout", 0.0))
+    else:
+        raise ValueError(f"unknown model {m!r}; known: {', '.join(CLASSIFIERS + REGRESSORS)}")
+    _glorot(net)
+    return net
+
+
+def _glorot(net: nn.Module) -> None:
+    """Xavier/Glorot-uniform weights and zero biases, as in the seed recipe (Keras defaults)."""
+    for name, p in net.named_parameters():
+        if p.dim() >= 2:
+            nn.init.xavier_uniform_(p)
+        elif name.endswith("bias"):
+            nn.init.zeros_(p)
+
+
+def is_recurrent(config: dict[str, Any]) -> bool:
+    """Whether the model carries state across inputs (model B and its LSTM baseline)."""
+    return config["model"] in REGRESSORS

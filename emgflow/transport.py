@@ -1,0 +1,95 @@
+"""The only data-path ZeroMQ code: one XPUB per output, one SUB per input, a readiness check."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import zmq
+
+from .codec import encode
+from .message import Msg
+
+LINGER_MS = 2000  # long enough to flush end-of-stream on exit, short enough never to hang
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    endpoint: str
+    topic: str
+    subscribers: int      # consumers that must subscribe before a source may start
+    lossless: bool        # some consumer uses policy "all": the publisher waits instead of dropping
+    hwm: int = 1000
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    endpoint: str
+    topic: str
+    policy: str           # "all" | "latest"
+    queue: int
+
+
+class Publisher:
+    """An output port. XPUB so we can see subscriptions arrive (no slow-joiner loss)."""
+
+    def __init__(self, ctx: zmq.Context, spec: OutputSpec) -> None:
+        self.spec = spec
+        self.topic = spec.topic.encode()
+        self.sock = ctx.socket(zmq.XPUB)
+        self.sock.setsockopt(zmq.LINGER, LINGER_MS)
+        self.sock.setsockopt(zmq.XPUB_VERBOSE, 1)
+        self.sock.setsockopt(zmq.SNDHWM, spec.hwm)
+        if spec.lossless:
+            self.sock.setsockopt(zmq.XPUB_NODROP, 1)
+        try:
+            self.sock.bind(spec.endpoint)
+        except zmq.ZMQError as exc:
+            raise OSError(f"cannot bind {spec.endpoint}: {exc}") from None
+        self.seq = 0
+        self.subscribed = 0
+
+    def wait_subscribers(self, deadline: float) -> bool:
+        """Block until the expected number of subscriptions arrived, or the deadline passes."""
+        while self.subscribed < self.spec.subscribers:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self.sock.poll(int(remaining * 1000) + 1, zmq.POLLIN):
+                return False
+            self._read_subscriptions()
+        return True
+
+    def _read_subscriptions(self) -> None:
+        while True:
+            try:
+                event = self.sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if event[:1] == b"\x01":
+                self.subscribed += 1
+            elif event[:1] == b"\x00":
+                self.subscribed -= 1
+
+    def send(self, msg: Msg, *, eos: bool = False) -> None:
+        msg.seq = self.seq
+        self.seq += 1
+        self.sock.send_multipart(encode(self.topic, msg, eos=eos), copy=False)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Subscriber:
+    """An input port: a SUB socket connected to the producer's endpoint."""
+
+    def __init__(self, ctx: zmq.Context, spec: InputSpec) -> None:
+        self.spec = spec
+        self.sock = ctx.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        # "all": the zmq pipe is the bounded queue (the lossless publisher waits when it is full).
+        # "latest": read everything promptly and keep the newest `queue` messages ourselves.
+        self.sock.setsockopt(zmq.RCVHWM, spec.queue if spec.policy == "all" else 1000)
+        self.sock.setsockopt(zmq.SUBSCRIBE, spec.topic.encode())
+        self.sock.connect(spec.endpoint)
+
+    def close(self) -> None:
+        self.sock.close()

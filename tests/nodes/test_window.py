@@ -1,0 +1,86 @@
+"""Window node and SlidingWindows: every window exactly once, whatever the chunking, with labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.io as sio
+
+from emgflow.errors import ParamError
+from emgflow.message import StreamInfo
+from emgflow.testing import chunk, concat, run_node
+from nodes.window import SlidingWindows, Window, sliding_windows
+
+RATE = 200.0
+
+
+@pytest.fixture(scope="module")
+def readings(data_dir):
+    """Myo readings, participant 12345 session 1, fist file: 8 int8 channels + per-sample 0/7 label."""
+    a = np.loadtxt(data_dir / "myo-readings-dataset/_readings_right_hand/12345-1/7.txt", delimiter=",",
+                   dtype=np.int64)
+    return a[:6000, :8], a[:6000, 8:9]
+
+
+@pytest.mark.parametrize("window,step", [(40, 8), (50, 50), (10, 25), (1, 1)])
+def test_sliding_windows_any_chunking_matches_offline(readings, window, step):
+    emg, _ = readings
+    rng = np.random.default_rng(window * 100 + step)
+    sw, parts, i = SlidingWindows(window, step), [], 0
+    while i < len(emg):
+        n = int(rng.integers(0, 3 * window + 2))  # includes empty and window-spanning chunks
+        parts.append(sw.push(emg[i:i + n]).copy())
+        i += n
+    expected = np.moveaxis(np.lib.stride_tricks.sliding_window_view(emg, window, axis=0)[::step], -1, 1)
+    np.testing.assert_array_equal(np.concatenate(parts), expected)
+    assert sw.next_window == len(expected)
+
+
+def test_window_node_outputs_stacked_windows_and_labels(readings):
+    emg, labels = readings
+    rng = np.random.default_rng(7)
+    # Data and labels arrive in different chunkings and interleavings.
+    items = [("in", m) for m in chunk(emg, rng, rate=RATE, max_size=70)]
+    items += [("labels", m) for m in chunk(labels, rng, rate=RATE, max_size=90)]
+    rng.shuffle(items)
+    items.sort(key=lambda pm: (pm[0], pm[1].start))  # per-port order kept, ports interleaved arbitrarily
+    order = rng.permutation(len(items))
+    by_port = {"in": [p for p in items if p[0] == "in"], "labels": [p for p in items if p[0] == "labels"]}
+    merged = []
+    for k in order:  # random interleaving that keeps each port in order
+        port = "in" if k % 2 else "labels"
+        if not by_port[port]:
+            port = "labels" if port == "in" else "in"
+        merged.append(by_port[port].pop(0))
+    out = run_node(Window(window=40, step=20), merged)
+    windows, lab = concat(out["out"]), concat(out["label"])
+    expected = sliding_windows(emg, 40, 20)
+    np.testing.assert_array_equal(windows, expected)
+    np.testing.assert_array_equal(lab[:, 0], labels[39::20, 0])
+    assert out["out"][0].rate == out["label"][0].rate == RATE / 20
+    assert {0, 7} <= set(lab[:, 0])
+
+
+def test_majority_label_and_ms_sizes(readings):
+    emg, labels = readings
+    node = Window(window_ms=250, step_ms=50, label_mode="majority")  # 50 / 10 samples at 200 Hz
+    items = [("labels", m) for m in chunk(labels, np.random.default_rng(8), rate=RATE)]
+    items += [("in", m) for m in chunk(emg, np.random.default_rng(9), rate=RATE)]
+    out = run_node(node, items)
+    lab_windows = sliding_windows(labels, 50, 10)[:, :, 0]
+    majority = np.array([np.bincount(w).argmax() for w in lab_windows])
+    np.testing.assert_array_equal(concat(out["label"])[:, 0], majority)
+    assert concat(out["out"]).shape == (len(lab_windows), 50, 8)
+    # majority and last differ at transitions: the test would catch a mode mix-up
+    assert (majority != lab_windows[:, -1]).any()
+
+
+def test_params_are_checked():
+    with pytest.raises(ParamError, match="window"):
+        Window(window=40, window_ms=200, step=8)
+    with pytest.raises(ParamError, match="step"):
+        Window(window=40)
+    with pytest.raises(ParamError, match="window_ms"):
+        Window(window_ms=200, step=8).describe({"in": StreamInfo(rate=None, channels=8)})
+    info = Window(window_ms=200, step_ms=40).describe({"in": StreamInfo(rate=RATE, channels=8)})
+    assert info["out"] == StreamInfo(rate=25.0, channels=8)
