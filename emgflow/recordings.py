@@ -378,7 +378,7 @@ def _read_finger_angles(path: Path) -> Recording:
     return Recording(uniform[:, None], rate, {"angles": resampled}, ["emg"], emg_file, meta)
 
 
-def _read_csv(path: Path, rate: float | None) -> Recording:
+def _read_csv(path: Path, rate: float | None = None) -> Recording:
     first = _first_line(path)
     delimiter = next((d for d in (",", ";", "\t") if d in first), None)
     tokens = [s.strip() for s in first.split(delimiter)]
@@ -461,5 +461,5 @@ _READERS: dict[str, Callable[[Path], Recording]] = {
     "ninapro": _read_ninapro, "coteallard": _read_coteallard, "myo-readings": _read_myo_readings,
     "libemg": _read_libemg, "3dc": _read_3dc, "otb": _read_otb, "grip-force": _read_grip_force,
     "facial": _read_facial, "finger-angles": _read_finger_angles,
-    "csv": lambda path: _read_csv(path, None), "npz": _read_npz,
+    "csv": _read_csv, "npz": _read_npz,
 }
