@@ -39,19 +39,12 @@ def test_sliding_windows_any_chunking_matches_offline(readings, window, step):
 def test_window_node_outputs_stacked_windows_and_labels(readings):
     emg, labels = readings
     rng = np.random.default_rng(7)
-    # Data and labels arrive in different chunkings and interleavings.
-    items = [("in", m) for m in chunk(emg, rng, rate=RATE, max_size=70)]
-    items += [("labels", m) for m in chunk(labels, rng, rate=RATE, max_size=90)]
-    rng.shuffle(items)
-    items.sort(key=lambda pm: (pm[0], pm[1].start))  # per-port order kept, ports interleaved arbitrarily
-    order = rng.permutation(len(items))
-    by_port = {"in": [p for p in items if p[0] == "in"], "labels": [p for p in items if p[0] == "labels"]}
+    # Data and labels arrive in different chunkings, interleaved at random (each port in order).
+    queues = {"in": chunk(emg, rng, rate=RATE, max_size=70), "labels": chunk(labels, rng, rate=RATE, max_size=90)}
     merged = []
-    for k in order:  # random interleaving that keeps each port in order
-        port = "in" if k % 2 else "labels"
-        if not by_port[port]:
-            port = "labels" if port == "in" else "in"
-        merged.append(by_port[port].pop(0))
+    while queues["in"] or queues["labels"]:
+        port = str(rng.choice([p for p, q in queues.items() if q]))
+        merged.append((port, queues[port].pop(0)))
     out = run_node(Window(window=40, step=20), merged)
     windows, lab = concat(out["out"]), concat(out["label"])
     expected = sliding_windows(emg, 40, 20)
