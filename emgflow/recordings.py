@@ -20,7 +20,8 @@ Formats (the ``format=`` name, then what it reads; ``auto`` picks one from exten
   the ``[uV]`` columns are ``emg`` and the ``%MVC`` column is ``force``.
 - ``grip-force``: ``.mat`` with ``emg`` (N, 8) Myo and ``Force`` (raw FSR ADC counts), 200 Hz.
 - ``facial``: CSV with a UTF-8 BOM and header ``Time,EMG_...``; the rate comes from ``Time``
-  (2000 Hz for the shared samples).
+  (2000 Hz for the shared samples). Values recorded as ``NULL`` (dropouts, in 8 to 300 rows of
+  three of the four shared files) are read as NaN and counted in ``meta["missing"]``.
 - ``finger-angles``: ``acq-<n>/emg-0.csv`` (``timestamp;value``) with its partner
   ``Hand_angles_record_<n>.csv`` (either file may be given). The EMG timestamps are not uniform
   (serial packets are stamped on arrival), so the EMG is linearly interpolated (``np.interp``)
@@ -350,11 +351,11 @@ def _read_myo_readings(path: Path) -> Recording:
 
 def _read_facial(path: Path) -> Recording:
     header = _first_line(path).split(",")
-    table = _table(path, ",", len(header), skiprows=1)
+    table = _table(path, ",", len(header), skiprows=1, dtype=np.float64, missing="NULL")
     step = float(np.median(np.diff(table[:, 0])))
     if not step > 0:
         raise RecordingError(f"{path}: expected increasing times in column {header[0]!r}")
-    meta = {"dataset": "facial", "units": {"emg": "raw"}}
+    meta = {"dataset": "facial", "units": {"emg": "raw"}, "missing": int(np.isnan(table[:, 1:]).sum())}
     return Recording(table[:, 1:], round(1.0 / step, 6), {}, header[1:], path, meta)
 
 
@@ -391,12 +392,16 @@ def _read_csv(path: Path, rate: float | None = None) -> Recording:
 
 
 def _table(path: Path, delimiter: str | None, columns: int, skiprows: int = 0,
-           dtype: type = np.float32) -> np.ndarray:
-    """A numeric text table with exactly ``columns`` columns, or a RecordingError saying what was found."""
+           dtype: type = np.float32, missing: str | None = None) -> np.ndarray:
+    """A numeric text table with exactly ``columns`` columns, or a RecordingError saying what was found.
+
+    ``missing``: a token that marks a missing value, read as NaN.
+    """
     try:
-        table = np.loadtxt(path, delimiter=delimiter, skiprows=skiprows, dtype=dtype, ndmin=2,
-                           encoding="utf-8-sig")
-    except ValueError as exc:
+        with open(path, encoding="utf-8-sig") as f:
+            lines = (line.replace(missing, "nan") for line in f) if missing else f
+            table = np.loadtxt(lines, delimiter=delimiter, skiprows=skiprows, dtype=dtype, ndmin=2)
+    except (ValueError, UnicodeDecodeError) as exc:
         raise RecordingError(f"{path}: expected a numeric table of {columns} columns "
                              f"separated by {delimiter or 'blanks'!r}: {exc}") from exc
     if table.shape[1] != columns:
