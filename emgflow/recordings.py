@@ -149,7 +149,7 @@ def load(path: str | Path, format: str = "auto", *, rate: float | None = None) -
     path = _existing(path)
     fmt = detect_format(path) if format == "auto" else format
     if fmt not in _READERS:
-        raise RecordingError(f"unknown recording format {format!r}; known: auto, {', '.join(_READERS)}")
+        raise RecordingError(f"unknown recording format {format!r}; known: auto, {', '.join(FORMATS)}")
     if fmt == "csv":
         return _read_csv(path, rate)
     if rate is not None:
@@ -468,3 +468,5 @@ _READERS: dict[str, Callable[[Path], Recording]] = {
     "facial": _read_facial, "finger-angles": _read_finger_angles,
     "csv": _read_csv, "npz": _read_npz,
 }
+FORMATS: tuple[str, ...] = tuple(_READERS)
+"""Every explicit ``format=`` name ``load()`` accepts (besides ``auto``)."""
