@@ -1,0 +1,126 @@
+"""End-to-end latency benchmarks: emgflow against the raw pyzmq floor, in the same run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .codec import decode, encode
+from .graph import load_graph
+from .message import Msg
+from .supervisor import Supervisor
+from .trace import percentiles
+
+WARMUP = 20  # messages discarded at the start of each run (connection set-up, first-touch costs)
+
+
+def run_floor(relays: int, rate: float, channels: int, samples: int, count: int) -> np.ndarray:
+    """Latencies (us) of the raw pyzmq chain source -> relays -> sink."""
+    with tempfile.TemporaryDirectory(prefix="emgflow-floor-") as tmp:
+        eps = [f"ipc://{tmp}/hop{i}" for i in range(relays + 1)]
+        out = f"{tmp}/sink.npz"
+        args = json.dumps({"rate": rate, "channels": channels, "samples": samples, "count": count, "out": out})
+        cmd = [sys.executable, "-m", "emgflow.floor"]
+        procs = [subprocess.Popen(cmd + ["sink", eps[-1], "-", args])]
+        procs += [subprocess.Popen(cmd + ["relay", eps[i], eps[i + 1], args]) for i in range(relays)]
+        procs.append(subprocess.Popen(cmd + ["source", "-", eps[0], args]))
+        try:
+            for p in reversed(procs):
+                p.wait(timeout=count / rate + 60)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+        result = np.load(out)
+        if len(result["seq"]) != count:
+            raise RuntimeError(f"floor chain lost messages: {len(result['seq'])} of {count}")
+        return result["latency_us"][WARMUP:]
+
+
+def chain_graph(relays: int, rate: float, channels: int, samples: int, count: int) -> str:
+    lines = ["name: bench-chain", "nodes:",
+             f"  source: {{type: pulse, params: {{rate: {rate}, channels: {channels}, samples: {samples}, count: {count}}}}}"]
+    prev = "source"
+    for i in range(relays):
+        lines.append(f"  relay{i}: {{type: relay, inputs: {{in: {prev}.out}}}}")
+        prev = f"relay{i}"
+    lines.append(f"  sink: {{type: discard, inputs: {{in: {prev}.out}}}}")
+    return "\n".join(lines) + "\n"
+
+
+def run_graph_latency(path: str | Path, duration: float | None = None) -> dict[str, Any]:
+    """Run a graph under the real supervisor; return each node's latency export and stats."""
+    graph = load_graph(path)
+    sup = Supervisor(graph, on_event=lambda n, t: print(f"[{n}] {t}", file=sys.stderr))
+    code = sup.run(duration)
+    if code != 0:
+        raise RuntimeError(f"graph {path} failed (exit {code})")
+    return {nid: {"latency": p.latency, "stats": p.stats} for nid, p in sup.procs.items()}
+
+
+def bench_chain(relays: int, rate: float, channels: int, samples: int, duration: float) -> dict[str, Any]:
+    """Floor and emgflow chains, same shape, one after the other; figures and ratios."""
+    count = int(rate * duration) + WARMUP
+    floor = run_floor(relays, rate, channels, samples, count)
+    with tempfile.TemporaryDirectory(prefix="emgflow-bench-") as tmp:
+        path = Path(tmp) / "chain.yaml"
+        path.write_text(chain_graph(relays, rate, channels, samples, count))
+        nodes = run_graph_latency(path)
+    sink = nodes["sink"]
+    e2e = np.asarray(sink["latency"].get("e2e_us", []))[WARMUP:]
+    received = sink["stats"]["in"]["in"]["received"]
+    dropped = (count - received) + sum(v["dropped"] for n in nodes.values() for v in n["stats"]["in"].values())
+    hops = {k[4:]: percentiles(np.asarray(v)[WARMUP:]) for k, v in sink["latency"].items() if k.startswith("hop ")}
+    ef, ff = percentiles(e2e), percentiles(floor)
+    return {
+        "relays": relays, "rate_hz": rate, "channels": channels, "samples": samples, "messages": count,
+        "p50_us": ef["p50_us"], "p99_us": ef["p99_us"], "max_us": ef["max_us"],
+        "floor_p50_us": ff["p50_us"], "floor_p99_us": ff["p99_us"], "floor_max_us": ff["max_us"],
+        "ratio_p50": ef["p50_us"] / ff["p50_us"], "ratio_p99": ef["p99_us"] / ff["p99_us"],
+        "dropped": int(dropped), "hops": hops,
+        "_samples": {"emgflow": e2e.tolist(), "floor": floor.tolist()},
+    }
+
+
+def bench_codec(channels: int = 8, samples: int = 1, n: int = 20000) -> dict[str, float]:
+    """Per-message header encode + decode cost, in us (p50/p99 over batches of 100)."""
+    msg = Msg(data=np.zeros((samples, channels), np.float32), rate=200.0, start=0, t_acq=1,
+              trace=[["source", 1, 2], ["relay0", 3, 4]])
+    costs = []
+    for _ in range(n // 100):
+        t = time.perf_counter_ns()
+        for _ in range(100):
+            frames = encode(b"source.out", msg)
+            decode([frames[0], frames[1], memoryview(frames[2]).cast("B")])
+        costs.append((time.perf_counter_ns() - t) / 100 / 1000)
+    p = percentiles(costs)
+    return {"encode_decode_p50_us": p["p50_us"], "encode_decode_p99_us": p["p99_us"]}
+
+
+def plot_cdf(series: dict[str, list[float]], path: str | Path, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for label, values in series.items():
+        v = np.sort(np.asarray(values)) / 1000
+        if v.size:
+            ax.plot(v, np.arange(1, v.size + 1) / v.size, label=f"{label} (p50 {np.median(v):.2f} ms)")
+    ax.set_xscale("log")
+    ax.set_xlabel("end-to-end latency (ms, log scale)")
+    ax.set_ylabel("fraction of messages")
+    ax.axhline(0.99, color="grey", lw=0.6, ls=":")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,1 @@
+"""The `emgflow` command line: one module per command, joined in app.py."""

@@ -1,0 +1,41 @@
+"""Root Typer app: `emgflow run | validate | nodes | graph | bench | ...`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from .. import __version__
+from . import bench, graph, nodes, run, validate
+
+app = typer.Typer(name="emgflow", no_args_is_help=True, add_completion=False,
+                  context_settings={"help_option_names": ["-h", "--help"]},
+                  help="Real-time surface-EMG control: YAML graphs of node processes over ZeroMQ.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"emgflow {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(name)s: %(message)s")
+
+
+app.command("run")(run.run)
+app.command("validate")(validate.validate)
+app.command("nodes")(nodes.nodes)
+app.command("graph")(graph.graph)
+app.add_typer(bench.app, name="bench")
+# --- further commands (registered by their modules' owners) ---
+
+
+def main() -> None:
+    app()

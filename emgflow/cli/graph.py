@@ -1,0 +1,39 @@
+"""`emgflow graph`: show a graph's wiring as text, or as Graphviz dot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import console, load_or_exit
+
+
+def graph(
+    graph: Annotated[Path, typer.Argument(help="Graph YAML file.")],
+    dot: Annotated[bool, typer.Option("--dot", help="Print Graphviz dot instead of text.")] = False,
+    set_: Annotated[list[str], typer.Option("--set", help="Override a param: NODE.PARAM=VALUE.")] = [],
+) -> None:
+    """Print the validated wiring: nodes in start order, each input with its source, policy and stream rate."""
+    g = load_or_exit(graph, set_)
+    if dot:
+        lines = [f'digraph "{g.name}" {{', "  rankdir=LR;", "  node [shape=box];"]
+        for nid in g.order:
+            lines.append(f'  "{nid}" [label="{nid}\\n({g.nodes[nid].type})"];')
+        for nid in g.order:
+            for port, e in g.nodes[nid].inputs.items():
+                style = ' style=dashed' if e.policy == "latest" else ""
+                lines.append(f'  "{e.source}" -> "{nid}" [label="{e.output} -> {port}"{style}];')
+        lines.append("}")
+        typer.echo("\n".join(lines))
+        return
+    console.print(f"[bold]{g.name}[/] ({g.file})", highlight=False)
+    for nid in g.order:
+        spec = g.nodes[nid]
+        params = ", ".join(f"{k}={v}" for k, v in spec.params.items())
+        console.print(f"  [bold]{nid}[/] : {spec.type}" + (f" ({params})" if params else ""), highlight=False)
+        for port, e in spec.inputs.items():
+            info = g.nodes[e.source].streams.get(e.output)
+            rate = f" @ {info.rate:g} Hz" if info and info.rate else ""
+            console.print(f"      {port} <- {e.source}.{e.output}  [{e.policy}, queue {e.queue}]{rate}", highlight=False)

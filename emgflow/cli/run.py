@@ -1,0 +1,89 @@
+"""`emgflow run`: start a graph, show live per-node figures, print a summary, exit 0 on a clean stop."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from ..supervisor import NodeProc, Supervisor
+from .common import console, err_console, load_or_exit
+
+
+def stats_table(procs: dict[str, NodeProc], elapsed: float, title: str = "") -> Table:
+    table = Table(title=title or None, header_style="bold", expand=False)
+    for col in ("node", "type", "state", "in msgs", "out msgs", "msg/s", "dropped", "gaps", "bad", "restarts",
+                "e2e p50 ms", "e2e p99 ms", "counters"):
+        table.add_column(col, justify="left" if col in ("node", "type", "state", "counters") else "right")
+    for nid, p in procs.items():
+        s = p.stats or {}
+        ins = s.get("in", {})
+        received = sum(v["received"] for v in ins.values())
+        lat = s.get("latency", {})
+        rate = (received or s.get("sent", 0)) / elapsed if elapsed > 0 else 0.0
+        table.add_row(
+            nid, p.spec.type, p.state, str(received), str(s.get("sent", 0)), f"{rate:.0f}",
+            str(sum(v["dropped"] for v in ins.values())), str(sum(v["gaps"] for v in ins.values())),
+            str(s.get("malformed", 0)), str(p.restarts),
+            f"{lat['p50_us'] / 1000:.2f}" if "p50_us" in lat else "-",
+            f"{lat['p99_us'] / 1000:.2f}" if "p99_us" in lat else "-",
+            " ".join(f"{k}={v}" for k, v in (s.get("counters") or {}).items()),
+        )
+    return table
+
+
+def collect_stats(procs: dict[str, NodeProc], elapsed: float) -> dict[str, Any]:
+    return {"elapsed_s": elapsed,
+            "nodes": {nid: {"type": p.spec.type, "state": p.state, "restarts": p.restarts, **(p.stats or {})}
+                      for nid, p in procs.items()}}
+
+
+def run(
+    graph: Annotated[Path, typer.Argument(help="Graph YAML file.")],
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: until the sources end or Ctrl-C).")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Override a param: NODE.PARAM=VALUE (repeatable).")] = [],
+    stats: Annotated[Path | None, typer.Option(help="Write per-node figures (messages, drops, latency) to this JSON file.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live table; only the summary.")] = False,
+) -> None:
+    """Run a graph until its sources end, DURATION passes, or Ctrl-C / SIGTERM (a clean stop exits 0)."""
+    g = load_or_exit(graph, set_)
+    t0 = time.monotonic()
+    live: Live | None = None
+    last_line = [0.0]
+
+    def on_stats(procs: dict[str, NodeProc]) -> None:
+        elapsed = time.monotonic() - t0
+        if live is not None:
+            live.update(stats_table(procs, elapsed, f"{g.name}  {elapsed:.1f} s"))
+        elif not quiet and elapsed - last_line[0] >= 5.0:
+            last_line[0] = elapsed
+            parts = []
+            for nid, p in procs.items():
+                lat = (p.stats or {}).get("latency", {})
+                parts.append(f"{nid}:{p.state}" + (f" {lat['p50_us'] / 1000:.2f}ms" if "p50_us" in lat else ""))
+            err_console.print(f"[{elapsed:6.1f}s] " + "  ".join(parts), highlight=False)
+
+    def on_event(node: str, text: str) -> None:
+        err_console.print(f"[bold yellow]{node}[/]: {text}", highlight=False)
+
+    sup = Supervisor(g, on_event=on_event, on_stats=on_stats)
+    err_console.print(f"running [bold]{g.name}[/] ({len(g.nodes)} nodes); Ctrl-C stops it cleanly")
+    if not quiet and sys.stderr.isatty():
+        live = Live(console=err_console, refresh_per_second=4, transient=True)
+        live.start()
+    try:
+        code = sup.run(duration)
+    finally:
+        if live is not None:
+            live.stop()
+    elapsed = time.monotonic() - t0
+    console.print(stats_table(sup.procs, elapsed, f"{g.name}: summary after {elapsed:.1f} s"))
+    if stats is not None:
+        stats.write_text(json.dumps(collect_stats(sup.procs, elapsed), indent=2))
+    raise typer.Exit(code=code)
