@@ -114,7 +114,7 @@ class Recording:
         n, c = self.emg.shape
         if n == 0:
             raise RecordingError(f"{self.source}: the recording holds no samples")
-        if not self.rate or self.rate <= 0:
+        if not (np.isfinite(self.rate) and self.rate > 0):
             raise RecordingError(f"{self.source}: sample rate must be > 0 Hz, got {self.rate!r}")
         self.rate = float(self.rate)
         for name, array in self.streams.items():
@@ -286,7 +286,12 @@ def _read_npz(path: Path) -> Recording:
     if rate.size != 1:
         raise RecordingError(f"{path}: expected a scalar 'rate', found shape {rate.shape}")
     names = [str(s) for s in arrays.pop("channel_names", [])]
-    meta = json.loads(str(arrays.pop("meta"))) if "meta" in arrays else {}
+    try:
+        meta = json.loads(str(arrays.pop("meta", "{}")))
+    except ValueError as exc:
+        raise RecordingError(f"{path}: expected 'meta' to hold a JSON object: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise RecordingError(f"{path}: expected 'meta' to hold a JSON object, found {type(meta).__name__}")
     meta.setdefault("dataset", "npz")
     return Recording(emg, float(rate), arrays, names, path, meta)
 
@@ -315,7 +320,10 @@ def _read_libemg(path: Path) -> Recording:
     emg = _table(path, ",", 8)
     if path.name == "raw_emg.csv":
         return Recording(emg, 200.0, {}, [], path, meta)
-    rep, cls = (int(g) for g in _LIBEMG_NAME.fullmatch(path.name).groups())
+    match = _LIBEMG_NAME.fullmatch(path.name)
+    if match is None:
+        raise RecordingError(f"{path}: expected a LibEMG file named R_<rep>_C_<class>.csv or raw_emg.csv")
+    rep, cls = (int(g) for g in match.groups())
     meta_file = path.parent / "metadata.json"
     if meta_file.is_file():
         entries = {Path(k).name: v for k, v in json.loads(meta_file.read_text()).items() if isinstance(v, dict)}
@@ -380,13 +388,13 @@ def _read_finger_angles(path: Path) -> Recording:
 
 
 def _read_csv(path: Path, rate: float | None = None) -> Recording:
+    if rate is None:
+        raise RecordingError(f"{path}: not one of the known datasets, so read as generic CSV, which has no "
+                             f"sample rate of its own; pass rate= (Hz)")
     first = _first_line(path)
     delimiter = next((d for d in (",", ";", "\t") if d in first), None)
     tokens = [s.strip() for s in first.split(delimiter)]
     header = not all(_is_number(s) for s in tokens)
-    if rate is None:
-        raise RecordingError(f"{path}: not one of the known datasets, so read as generic CSV, which has no "
-                             f"sample rate of its own; pass rate= (Hz)")
     table = _table(path, delimiter, len(tokens), skiprows=int(header))
     return Recording(table, rate, {}, tokens if header else [], path, {"dataset": "csv"})
 

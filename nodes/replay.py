@@ -35,7 +35,8 @@ class Replay(Node):
     kind = "replay"
 
     path = Param(str, help="recording file, any format emgflow.recordings.load reads", path=True)
-    speed = Param(float, 1.0, ge=0, unit="x", help="playback speed: 1 real time, 2 twice as fast, 0 as fast as possible")
+    speed = Param(float, 1.0, ge=0, unit="x",
+                  help="playback speed: 1 real time, 2 twice as fast, 0 as fast as possible")
     chunk = Param(int, 2, ge=1, unit="samples", help="rows per message (a Myo BLE notification carries 2)")
     loop = Param(bool, False, help="start again at the end; start indices keep counting up")
     start_s = Param(float, None, ge=0, nullable=True, unit="s", help="replay from this time in the recording")

@@ -213,3 +213,13 @@ def test_recording_checks_alignment():
         Recording(np.zeros((4, 2)), 100.0, {"glove": np.zeros((3, 22))})
     with pytest.raises(RecordingError, match="rate must be > 0"):
         Recording(np.zeros((4, 2)), 0.0)
+
+
+def test_npz_layout_errors(tmp_path):
+    path = tmp_path / "rec.npz"
+    np.savez(path, emg=np.zeros((5, 2)))
+    with pytest.raises(RecordingError, match="missing rate"):
+        load(path)
+    np.savez(path, emg=np.zeros((5, 2)), rate=100.0, glove=np.zeros((4, 22)))
+    with pytest.raises(RecordingError, match="'glove' has 4 rows, emg has 5"):
+        load(path)
