@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import math
+from functools import lru_cache
+
 import msgpack
 import numpy as np
 
@@ -50,22 +53,32 @@ def decode(frames: Sequence[bytes]) -> tuple[Msg, bool]:
     if not isinstance(header, dict) or header.get("v") != SCHEMA_VERSION:
         raise MalformedFrame("header is not an emgflow v1 header")
     try:
-        dtype = np.dtype(header["d"])
-        shape = tuple(int(n) for n in header["s"])
-        if dtype.hasobject:
-            raise MalformedFrame("object arrays are not allowed")
+        dtype = _dtype(header["d"])
+        shape = header["s"]
+        if not all(type(n) is int and n >= 0 for n in shape):
+            raise MalformedFrame(f"bad shape {shape!r}")
         payload = frames[2]
-        expected = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+        expected = dtype.itemsize * math.prod(shape)
         if len(payload) != expected:
             raise MalformedFrame(f"payload has {len(payload)} bytes, header says {expected}")
         data = np.frombuffer(payload, dtype=dtype).reshape(shape)
         meta, trace = header["m"], header["tr"]
-        if not isinstance(meta, dict) or not isinstance(trace, list):
+        if type(meta) is not dict or type(trace) is not list:
             raise MalformedFrame("meta must be a map and trace a list")
-        msg = Msg(data=data, rate=float(header["r"]), start=int(header["st"]), t_acq=int(header["t"]),
-                  seq=int(header["q"]), meta=meta, trace=trace)
+        rate, start, t_acq, seq = header["r"], header["st"], header["t"], header["q"]
+        if type(start) is not int or type(t_acq) is not int or type(seq) is not int or type(rate) not in (int, float):
+            raise MalformedFrame("rate, start, t and q must be numbers")
+        msg = Msg(data, rate, start, t_acq, seq, meta, trace)
     except MalformedFrame:
         raise
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise MalformedFrame(f"bad header field: {exc!r}") from None
     return msg, bool(header.get("e", False))
+
+
+@lru_cache(maxsize=64)
+def _dtype(text: str) -> np.dtype:
+    dtype = np.dtype(text)
+    if dtype.hasobject:
+        raise MalformedFrame("object arrays are not allowed")
+    return dtype

@@ -116,14 +116,14 @@ class Runner:
             self.sent += 1
 
     def receive(self, port: str, st: InputState) -> None:
-        """Move what is waiting on one input into its queue (all of it for "latest", one for "all")."""
-        budget = 1 if st.sub.spec.policy == "all" else 10_000
-        while budget:
+        """Handle what is waiting on one input: for "all", one message, processed and sent before
+        any bookkeeping (latency first); for "latest", everything, keeping only the newest `queue`."""
+        latest = st.sub.spec.policy == "latest"
+        while True:
             try:
                 frames = st.sub.sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
-                return
-            budget -= 1
+                break
             rx = now_ns()
             try:
                 msg, eos = decode(frames)
@@ -134,16 +134,26 @@ class Runner:
             if eos:
                 st.eos = True
                 continue
-            st.received += 1
-            if st.last_seq is not None and msg.seq != st.last_seq + 1:
-                st.gaps += 1
-            st.last_seq = msg.seq
-            if msg.trace:
-                self.latency.add(msg.trace, rx)
+            if not latest:
+                self.publish(self.node.handle(port, msg), rx)
+            self._account(st, msg, rx)
+            if not latest:
+                return
             st.queue.append((msg, rx))
-            if st.sub.spec.policy == "latest" and len(st.queue) > st.sub.spec.queue:
+            if len(st.queue) > st.sub.spec.queue:
                 st.queue.popleft()
                 st.dropped += 1
+        while st.queue:
+            msg, rx = st.queue.popleft()
+            self.publish(self.node.handle(port, msg), rx)
+
+    def _account(self, st: InputState, msg: Msg, rx: int) -> None:
+        st.received += 1
+        if st.last_seq is not None and msg.seq != st.last_seq + 1:
+            st.gaps += 1
+        st.last_seq = msg.seq
+        if msg.trace:
+            self.latency.add(msg.trace, rx)
 
     def run_source(self) -> None:
         for result in self.node.generate():
@@ -165,10 +175,6 @@ class Runner:
                     self.read_control()
                 else:
                     self.receive(*self.by_socket[sock])
-            for port, st in self.inputs.items():
-                while st.queue:
-                    msg, rx = st.queue.popleft()
-                    self.publish(self.node.handle(port, msg), rx)
             if tick_s and time.monotonic() >= next_tick:
                 next_tick += tick_s * max(1, int((time.monotonic() - next_tick) / tick_s) + 1)
                 self.publish(self.node.normalize(self.node.tick()), 0)

@@ -10,24 +10,36 @@ CAPACITY = 200_000
 
 
 class LatencyLog:
-    """Records, for each received message, end-to-end latency (first send -> this receive) and
-    each hop's transport time, in microseconds. Bounded: keeps the newest CAPACITY entries."""
+    """Records, for each received message, end-to-end latency (first send -> this receive), each
+    hop's transport time (``k:a->b``, send to receive) and each upstream node's compute time
+    (``k:node``, receive to send), in microseconds. Bounded: keeps the newest CAPACITY entries."""
 
     def __init__(self, capacity: int = CAPACITY) -> None:
         self.capacity = capacity
         self.e2e = np.zeros(capacity)
         self.hops: dict[str, np.ndarray] = {}
+        self._keys: dict[tuple, list[tuple[str, str]]] = {}
         self.n = 0
+
+    def _keys_for(self, names: tuple) -> list[tuple[str, str]]:
+        keys = self._keys.get(names)
+        if keys is None:
+            nxt = names[1:] + ("*",)
+            keys = self._keys[names] = [(f"{k}:{a}->{b}", f"{k}:{a}") for k, (a, b) in enumerate(zip(names, nxt))]
+            for hop, node in keys:
+                self.hops.setdefault(hop, np.zeros(self.capacity))
+                self.hops.setdefault(node, np.zeros(self.capacity))
+        return keys
 
     def add(self, trace: Sequence[Sequence[Any]], rx_ns: int) -> None:
         i = self.n % self.capacity
         self.e2e[i] = (rx_ns - trace[0][2]) / 1000
-        for k, (a, b) in enumerate(zip(trace, list(trace[1:]) + [[None, rx_ns, 0]])):
-            key = f"{k}:{a[0]}->{b[0] or '*'}"
-            arr = self.hops.get(key)
-            if arr is None:
-                arr = self.hops[key] = np.zeros(self.capacity)
-            arr[i] = (b[1] - a[2]) / 1000
+        keys = self._keys_for(tuple(t[0] for t in trace))
+        hops = self.hops
+        for k, (hop, node) in enumerate(keys):
+            a = trace[k]
+            hops[hop][i] = ((trace[k + 1][1] if k + 1 < len(trace) else rx_ns) - a[2]) / 1000
+            hops[node][i] = (a[2] - a[1]) / 1000
         self.n += 1
 
     def _values(self, arr: np.ndarray, last: int | None = None) -> np.ndarray:

@@ -151,6 +151,11 @@ class LeConvMN(nn.Module):
             x = h
         return self.readout(self.drop(x).flatten(2)).squeeze(-1), new
 
+    @staticmethod
+    def mask_state(state: State, keep: Tensor) -> State:
+        """Zero the state of the batch rows where ``keep`` is 0 (a new stream starts there)."""
+        return [s * keep.view(-1, 1, 1, 1) for s in state]
+
 
 class StreamLstm(nn.Module):
     """LSTM baseline for model B: a stateful LSTM fed only the ``step`` newest frames of each exposure.
@@ -174,6 +179,11 @@ class StreamLstm(nn.Module):
         else:
             out, (h, c) = self.lstm(x)
         return self.readout(out[:, -1]), [h, c]
+
+    @staticmethod
+    def mask_state(state: State, keep: Tensor) -> State:
+        """Zero the state of the batch rows where ``keep`` is 0 (a new stream starts there)."""
+        return [s * keep.view(1, -1, 1) for s in state]
 
 
 def model_config(model: str, *, n_outputs: int, channels: int, frames: int, planes: int = 1,

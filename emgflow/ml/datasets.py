@@ -1,0 +1,306 @@
+"""Windows and repetition splits from real recordings, cut by the same node chain that serves online.
+
+A *pipeline* is a list of stock node specs (``{"type": "rms", "window": 20, "step": 2}``); the
+last one makes the model input (``emg_image``, ``wp_image`` or ``long_exposure``). Offline, the
+whole recording runs through those very nodes as one message (``run_pipeline``), so a graph
+``replay -> <pipeline> -> classify`` sees exactly the rows the model was trained and scored on.
+Every window is labelled by its last input sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from emgflow.data import data_path
+from emgflow.message import Msg
+from emgflow.recordings import Recording, class_names, load
+from emgflow.registry import resolve
+from emgflow.testing import run_node
+
+GLOVE_JOINTS = [1, 2, 4, 5, 7, 8, 11, 12, 15, 16]
+"""CyberGlove II columns regressed by model B: thumb MCP/IP, then MCP and PIP of index, middle, ring, little."""
+GLOVE_JOINT_NAMES = ["thumb MCP", "thumb IP", "index MCP", "index PIP", "middle MCP", "middle PIP",
+                     "ring MCP", "ring PIP", "little MCP", "little PIP"]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A shared dataset: where its recordings are and how its repetitions split.
+
+    ``files(subject)`` lists the recordings of one subject. ``test`` / ``val`` are repetition
+    ids; training uses every other repetition (validation is carved from training repetitions).
+    """
+
+    name: str
+    subjects: tuple[Any, ...]
+    files: Callable[[Any], list[Path]]
+    test: tuple[int, ...]
+    val: tuple[int, ...]
+    classes: str | None = None
+    """``class_names`` key for classification, or None (no labels)."""
+    target: str | None = None
+    """Stream regressed by model B (``glove``, ``force``) or None."""
+    target_columns: tuple[int, ...] | None = None
+    target_names: tuple[str, ...] = ()
+    rest_segments_per_rep: int | None = None
+    """Keep this many rest segments per repetition (Tsinganos' subsampling); None keeps all."""
+    description: str = ""
+
+
+def _ninapro_db1(subject: int) -> list[Path]:
+    return [data_path(f"ninapro-db1-e1/S{subject}_A1_E1.mat")]
+
+
+def _ninapro_db5(subject: int) -> list[Path]:
+    return [data_path(f"ninapro-db5-e1/s{subject}/S{subject}_E1_A1.mat")]
+
+
+def _coteallard(subject: str) -> list[Path]:
+    folder = data_path(f"coteallard-myo-armband/PreTrainingDataset/{subject}/training0")
+    return [folder / f"classe_{i}.dat" for i in range(28)]
+
+
+def _grip(subject: str) -> list[Path]:
+    return [data_path(f"myo-grip-force/recording_force_{subject}.mat")]
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "db1": DatasetSpec(
+        "db1", (1, 2, 3, 4, 7, 8, 9, 10, 11, 12), _ninapro_db1, test=(2, 5, 7), val=(10,), classes="ninapro",
+        target="glove", target_columns=tuple(GLOVE_JOINTS), target_names=tuple(GLOVE_JOINT_NAMES),
+        rest_segments_per_rep=1,
+        description="Ninapro DB1 exercise 1: 10 Otto Bock RMS electrodes at 100 Hz, 12 finger movements + rest"),
+    "db5": DatasetSpec(
+        "db5", (1, 3, 4, 5, 7, 8, 9), _ninapro_db5, test=(2, 5), val=(6,), classes="ninapro",
+        target="glove", target_columns=tuple(GLOVE_JOINTS), target_names=tuple(GLOVE_JOINT_NAMES),
+        rest_segments_per_rep=1,
+        description="Ninapro DB5 exercise 1: two Myo armbands (16 raw channels) at 200 Hz, 12 finger movements + rest"),
+    "coteallard": DatasetSpec(
+        "coteallard", tuple(f"Female{i}" for i in range(10)) + tuple(f"Male{i}" for i in range(12)), _coteallard,
+        test=(3,), val=(2,), classes="coteallard",
+        description="Côté-Allard Myo pre-training set: 8 raw channels at 200 Hz, 7 gestures x 4 cycles; "
+                    "repetition = cycle (0-3)"),
+    "grip": DatasetSpec(
+        "grip", ("v2", "v3_2", "v5", "v6", "v7", "v8", "v10", "v11", "v11_2", "v12", "v13", "v14"), _grip,
+        test=(3,), val=(2,), target="force", target_columns=(0,), target_names=("force",),
+        description="Myo grip force: 8 raw channels at 200 Hz -> FSR force; repetition = time block "
+                    "(1: first 60 %, 2: next 20 %, 3: last 20 %)"),
+}
+
+
+def dataset(name: str) -> DatasetSpec:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def parse_subject(spec: DatasetSpec, text: str) -> Any:
+    """A subject id from the command line, checked against the dataset's subjects."""
+    subject: Any = int(text) if isinstance(spec.subjects[0], int) else text
+    if subject not in spec.subjects:
+        raise ValueError(f"{spec.name} has no subject {text!r}; subjects: {', '.join(map(str, spec.subjects))}")
+    return subject
+
+
+# --- running the node chain offline --------------------------------------------------------------
+
+def build_nodes(pipeline: Sequence[dict[str, Any]]) -> list[Any]:
+    """Instantiate the stock nodes of a pipeline spec (``type`` + params)."""
+    return [resolve(spec["type"])(**{k: v for k, v in spec.items() if k != "type"}) for spec in pipeline]
+
+
+def run_pipeline(pipeline: Sequence[dict[str, Any]], emg: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Run a recording through the pipeline's nodes as one message.
+
+    Returns ``(rows, last_sample, out_rate)``: the model inputs, the input-sample index of
+    the last sample each row depends on (its label position), and the output row rate.
+    """
+    msg = Msg(data=np.asarray(emg), rate=rate, start=0)
+    last = np.arange(len(emg))
+    for node in build_nodes(pipeline):
+        outs = run_node(node, [msg])
+        produced = next(iter(outs.values()))
+        if not produced:
+            return np.empty((0,)), np.empty((0,), dtype=np.int64), 0.0
+        window, step = _sizes(node, msg.rate)
+        rows = np.concatenate([m.data for m in produced])
+        last = last[np.arange(len(rows)) * step + window - 1]
+        msg = Msg(data=rows, rate=produced[0].rate, start=0)
+    return msg.data, last, msg.rate
+
+
+def _sizes(node: Any, rate: float) -> tuple[int, int]:
+    """(window, step) of a windowing node, (1, 1) for a sample-by-sample node."""
+    sizes = getattr(node, "sizes", None)
+    return sizes(rate) if callable(sizes) else (1, 1)
+
+
+def pipeline_rate(pipeline: Sequence[dict[str, Any]], rate: float) -> float:
+    """Row rate at the end of the pipeline for an input at ``rate``."""
+    for node in build_nodes(pipeline):
+        rate /= _sizes(node, rate)[1]
+    return rate
+
+
+def with_step(pipeline: Sequence[dict[str, Any]], step: int) -> list[dict[str, Any]]:
+    """The pipeline with its last node's hop replaced (dense training windows, sparse test windows)."""
+    out = [dict(s) for s in pipeline]
+    out[-1]["step"] = step
+    return out
+
+
+# --- labels, repetitions and segments --------------------------------------------------------------
+
+def backfill_rest(label: np.ndarray, repetition: np.ndarray) -> np.ndarray:
+    """Rest samples take the repetition of the movement that follows them (the last one at the end)."""
+    rep = repetition.copy()
+    moving = np.flatnonzero(label != 0)
+    if not len(moving):
+        return rep
+    nxt = np.searchsorted(moving, np.arange(len(rep)))  # next movement sample at or after each index
+    nxt = np.minimum(nxt, len(moving) - 1)
+    rest = label == 0
+    rep[rest] = repetition[moving[nxt[rest]]]
+    return rep
+
+
+def segment_ids(*keys: np.ndarray) -> np.ndarray:
+    """Ids of the contiguous runs over which all ``keys`` stay constant."""
+    change = np.zeros(len(keys[0]), dtype=bool)
+    for k in keys:
+        change[1:] |= k[1:] != k[:-1]
+    return np.cumsum(change)
+
+
+@dataclass
+class Windows:
+    """Model inputs with what each row is scored against.
+
+    ``x`` rows are model inputs. ``label`` (int, classification) and ``target`` (float,
+    regression) are read at each row's last input sample. ``repetition`` selects the split,
+    ``segment`` groups rows for the repetition vote, ``stream`` and ``index`` say which
+    recording a row came from and its row index there (rows of a stream are contiguous, in order).
+    """
+
+    x: np.ndarray
+    repetition: np.ndarray
+    segment: np.ndarray
+    stream: np.ndarray
+    index: np.ndarray
+    label: np.ndarray | None = None
+    target: np.ndarray | None = None
+    rate: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def take(self, mask: np.ndarray) -> "Windows":
+        pick = lambda a: None if a is None else a[mask]  # noqa: E731
+        return Windows(self.x[mask], self.repetition[mask], self.segment[mask], self.stream[mask],
+                       self.index[mask], pick(self.label), pick(self.target), self.rate, dict(self.meta))
+
+    def split(self, reps: Sequence[int]) -> "Windows":
+        return self.take(np.isin(self.repetition, list(reps)))
+
+
+def recording_repetitions(rec: Recording) -> np.ndarray:
+    """Per-sample repetition id: Ninapro's (rest back-filled), the Côté-Allard cycle, or time blocks."""
+    if "repetition" in rec.streams:
+        label = rec.streams["label"][:, 0]
+        return backfill_rest(label, rec.streams["repetition"][:, 0])
+    if "cycle" in rec.meta:
+        return np.full(len(rec.emg), int(rec.meta["cycle"]), dtype=np.int32)
+    n = len(rec.emg)  # no repetitions: contiguous time blocks 1 (60 %), 2 (20 %), 3 (20 %)
+    return np.searchsorted([int(0.6 * n), int(0.8 * n)], np.arange(n), side="right").astype(np.int32) + 1
+
+
+def windows_from(recordings: Sequence[Recording], pipeline: Sequence[dict[str, Any]], *,
+                 target: str | None = None, target_columns: Sequence[int] | None = None) -> Windows:
+    """Run every recording through the pipeline and label each row by its last sample."""
+    parts: list[Windows] = []
+    seg_offset = 0
+    for s, rec in enumerate(recordings):
+        rows, last, rate = run_pipeline(pipeline, rec.emg, rec.rate)
+        if not len(rows):
+            continue
+        rep = recording_repetitions(rec)
+        label = rec.streams["label"][:, 0] if "label" in rec.streams else None
+        seg = segment_ids(rep, label) if label is not None else segment_ids(rep)
+        tgt = None
+        if target is not None:
+            tgt = rec.streams[target][last]
+            tgt = tgt[:, list(target_columns)] if target_columns is not None else tgt
+        parts.append(Windows(rows.astype(np.float32), rep[last], seg[last] + seg_offset, np.full(len(rows), s),
+                             np.arange(len(rows)), None if label is None else label[last].astype(np.int64),
+                             None if tgt is None else tgt.astype(np.float32), rate))
+        seg_offset += int(seg[-1]) + 1
+    if not parts:
+        raise ValueError("no windows: every recording is shorter than the pipeline's window")
+    cat = lambda name: None if getattr(parts[0], name) is None else np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
+    return Windows(cat("x"), cat("repetition"), cat("segment"), cat("stream"), cat("index"), cat("label"),
+                   cat("target"), parts[0].rate)
+
+
+def subsample_rest(w: Windows, per_rep: int, seed: int = 0) -> Windows:
+    """Keep ``per_rep`` randomly chosen rest segments per repetition (and every movement segment)."""
+    rng = np.random.default_rng(seed)
+    keep = w.label != 0
+    for rep in np.unique(w.repetition):
+        segs = np.unique(w.segment[(w.label == 0) & (w.repetition == rep)])
+        chosen = rng.choice(segs, size=min(per_rep, len(segs)), replace=False)
+        keep |= np.isin(w.segment, chosen)
+    return w.take(keep)
+
+
+@dataclass
+class Subject:
+    """One subject's recordings, loaded once."""
+
+    spec: DatasetSpec
+    subject: Any
+    recordings: list[Recording]
+
+    @property
+    def rate(self) -> float:
+        return self.recordings[0].rate
+
+    @property
+    def channels(self) -> int:
+        return self.recordings[0].emg.shape[1]
+
+    def class_names(self) -> list[str]:
+        names = class_names(self.spec.classes) if self.spec.classes else {}
+        return [names[i] for i in sorted(names)]
+
+    def describe(self) -> str:
+        return f"{self.spec.description}; subject {self.subject}; {len(self.recordings)} recording(s)"
+
+
+def load_subject(spec: DatasetSpec, subject: Any) -> Subject:
+    return Subject(spec, subject, [load(p) for p in spec.files(subject)])
+
+
+def classification_windows(subj: Subject, pipeline: Sequence[dict[str, Any]], train_step: int,
+                           test_step: int, split_seed: int = 0) -> dict[str, Windows]:
+    """Train / val / test windows for classification: dense hop for training, sparse for val and test."""
+    spec = subj.spec
+    dense = windows_from(subj.recordings, with_step(pipeline, train_step))
+    sparse = windows_from(subj.recordings, with_step(pipeline, test_step))
+    if spec.rest_segments_per_rep:
+        dense = subsample_rest(dense, spec.rest_segments_per_rep, split_seed)
+        sparse = subsample_rest(sparse, spec.rest_segments_per_rep, split_seed)
+    held = set(spec.test) | set(spec.val)
+    train_reps = sorted(set(np.unique(dense.repetition).tolist()) - held)
+    return {"train": dense.split(train_reps), "val": sparse.split(spec.val), "test": sparse.split(spec.test)}
+
+
+def regression_windows(subj: Subject, pipeline: Sequence[dict[str, Any]]) -> dict[str, Windows]:
+    """Every row of each recording (stateful models need the whole stream) and the three split masks."""
+    spec = subj.spec
+    w = windows_from(subj.recordings, pipeline, target=spec.target, target_columns=spec.target_columns)
+    return {"all": w}
