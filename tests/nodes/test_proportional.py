@@ -43,7 +43,7 @@ def test_calibrated_intensity_tracks_force(grip):
     first = int(np.count_nonzero(last < 2000))  # windows used for calibration are not published
     assert out[0].start == first
     np.testing.assert_allclose(got, intensity(windows[first:], rest, top)[:, 0], rtol=1e-12)
-    assert np.corrcoef(got, force[last[first:]])[0, 1] > 0.7
+    assert np.corrcoef(got, force[last[first:]])[0, 1] > 0.9  # measured 0.95
 
 
 def test_params_are_checked():
