@@ -132,8 +132,9 @@ def _comp(c: _Context) -> np.ndarray:
 
 def _ar(c: _Context) -> np.ndarray:
     n = c.w.shape[-1]
-    spec = np.fft.rfft(c.w, 2 * n, axis=-1)
-    r = np.fft.irfft(spec * np.conj(spec), axis=-1)[..., :c.ar_order + 1] / n  # biased autocorrelation
+    if c.ar_order >= n:
+        raise ValueError(f"ar_order={c.ar_order} needs windows longer than {c.ar_order} samples (got {n})")
+    r = np.stack([np.sum(c.w[..., :n - k] * c.w[..., k:], axis=-1) for k in range(c.ar_order + 1)], axis=-1) / n
     return levinson(r, c.ar_order)
 
 
@@ -198,6 +199,9 @@ class Features(WindowedNode):
             raise ParamError("features", str(exc)) from None
         if self.window < 3:
             raise ParamError("window", "features need windows of at least 3 samples")
+        if "AR" in self._names and self.ar_order >= self.window:
+            raise ParamError("ar_order", f"ar_order={self.ar_order} needs a window longer than that "
+                                         f"(window={self.window})")
         defaults = DEVICE_THRESHOLDS[self.device]
         self._kwargs = {
             "zc_threshold": defaults["zc"] if self.zc_threshold is None else self.zc_threshold,

@@ -98,6 +98,8 @@ def test_params_are_checked():
         Features(features=["HTD", "MAVV"])
     with pytest.raises(ParamError, match="window"):
         Features(window=2)
+    with pytest.raises(ParamError, match="ar_order"):
+        Features(features="TDAR", window=8, ar_order=8)
     info = Features(features="HTD", window=40, step=8).describe(
         {"in": StreamInfo(rate=200.0, channels=2, names=("a", "b"))})["out"]
     assert info.rate == 25.0 and info.channels == 8 and info.names[:2] == ("a:MAV", "a:ZC")
