@@ -3,7 +3,9 @@
 Window ``k`` covers input samples ``[k*step, k*step + window)`` and is emitted as soon as its
 last sample arrives. ``sliding_windows`` is the offline definition; ``SlidingWindows`` gives
 exactly the same windows from a stream cut into arbitrary chunks. Both return arrays shaped
-``(n_windows, window, channels)``.
+``(n_windows, window, channels)``. ``WindowedNode`` is the base of the nodes that reduce each
+window to one output row (rms, mav, features, proportional, ...), ``Window`` the node that
+publishes the windows themselves, and ``StreamGuard`` the input checks every stock node shares.
 """
 
 from __future__ import annotations

@@ -77,3 +77,18 @@ def test_params_are_checked():
         Window(window_ms=200, step=8).describe({"in": StreamInfo(rate=None, channels=8)})
     info = Window(window_ms=200, step_ms=40).describe({"in": StreamInfo(rate=RATE, channels=8)})
     assert info["out"] == StreamInfo(rate=25.0, channels=8)
+
+
+def test_overlaps_are_trimmed_and_gaps_counted(readings):
+    emg, _ = readings
+    msgs = chunk(emg[:1000], np.random.default_rng(10), rate=RATE, max_size=50)
+    overlapping = msgs[:5] + [msgs[5].replace(data=emg[msgs[4].start:msgs[5].end], start=msgs[4].start)] + msgs[6:]
+    node = Window(window=40, step=8)
+    np.testing.assert_array_equal(concat(run_node(node, overlapping)["out"]), sliding_windows(emg[:1000], 40, 8))
+    assert node.counters["in.overlap"] == len(msgs[4].data)
+    lost = msgs[:5] + msgs[7:]  # two messages lost upstream: the rest is windowed as contiguous
+    node = Window(window=40, step=8)
+    out = run_node(node, lost)["out"]
+    gap = msgs[5].data.shape[0] + msgs[6].data.shape[0]
+    assert node.counters["in.gap"] == gap
+    np.testing.assert_array_equal(concat(out), sliding_windows(np.concatenate([m.data for m in lost]), 40, 8))
