@@ -349,6 +349,11 @@ class HandCommand:
     t_acq: int
     t_ns: int
 
+    @property
+    def settled(self) -> bool:
+        """The pose has reached the target: a device that throttles writes must send this one."""
+        return bool(np.array_equal(self.pose, self.target))
+
 
 class HandOutput(Node):
     """Base of the hand output nodes: decode commands, run :class:`HandSafety`, write poses.
