@@ -140,6 +140,11 @@ class MyoEmulator:
     def streaming(self) -> bool:
         return self._conn and self._emg_mode != 0
 
+    @property
+    def emg_mode(self) -> int:
+        """The EMG mode the host set (0 none, 1 preprocessed, 2 filtered, 3 raw)."""
+        return self._emg_mode
+
     def acquisition_ns(self, sample: int) -> int:
         """When the device acquired sample ``sample`` (``now_ns`` clock): the ground truth for timestamps."""
         if self._t0 is None:

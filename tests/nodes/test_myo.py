@@ -1,0 +1,277 @@
+"""Myo node: the pure timing/sequencing classes on synthetic arrival times, then the real node,
+through pyomyo's unmodified driver, against the BLED112 emulator streaming a real Myo recording."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Callable
+
+import numpy as np
+import pytest
+
+from emgflow.errors import ParamError
+from emgflow.message import Msg
+from emgflow.testing import concat
+from nodes.myo import EMG_HANDLES, IMU_HANDLE, IMU_NAMES, Myo, NotificationSequencer, SampleClock
+from nodes.myo_emulator import MyoEmulator, load_myo_emg
+
+pytest.importorskip("pyomyo")
+
+PERIOD_NS = 10_000_000  # one raw EMG notification (2 samples at 200 Hz)
+FLOOR_NS = 300_000
+
+
+# --- synthetic arrivals for the pure classes ---------------------------------------------------------
+def arrivals(n: int, *, rate: float = 200.0, seed: int = 0, jitter_ns: float = 1e6) -> np.ndarray:
+    """Arrival time of raw notification k: its newest sample's acquisition + a floor + jitter."""
+    rng = np.random.default_rng(seed)
+    acquired = 1e12 + (2 * np.arange(n) + 1) * 1e9 / rate
+    return (acquired + FLOOR_NS + rng.exponential(jitter_ns, n)).astype(np.int64)
+
+
+def feed_all(seq: NotificationSequencer, numbers, times, handles=EMG_HANDLES, before: dict | None = None):
+    """Feed notifications ``numbers`` (device counter) arriving at ``times``; returns placements."""
+    placed = []
+    for n in numbers:
+        if before and n in before:
+            before[n](seq)
+        placed.append(seq.feed(object(), handles[n % len(handles)], int(times[n])))
+    return placed
+
+
+def counting() -> tuple[Counter, Callable[[str, int], None]]:
+    counts: Counter = Counter()
+    return counts, lambda key, n=1: counts.update({key: n})
+
+
+def test_sample_clock_follows_drift_under_jitter_and_stalls():
+    true_rate = 200.5  # a crystal 0.25 % fast
+    n = 3000  # 30 s of notifications
+    t = arrivals(n, rate=true_rate, jitter_ns=2e6)
+    t[1000:1100] = np.maximum(t[1000:1100], t[1000] + 500_000_000 + np.arange(100) * 2_500_000)  # 0.5 s stall
+    clock = SampleClock(200.0, block=50)
+    index = 2 * np.arange(n) + 1
+    for i, a in zip(index, t):
+        clock.add(int(i), int(a))
+        assert clock.time_ns(int(i)) <= a  # a sample is never dated after it arrived
+    assert clock.rate == pytest.approx(true_rate, rel=1e-4)
+    truth = 1e12 + index[-500:] * 1e9 / true_rate + FLOOR_NS
+    err = np.array([clock.time_ns(int(i)) for i in index[-500:]]) - truth
+    assert np.max(np.abs(err)) < 200_000  # 0.2 ms with 2 ms mean jitter
+
+
+def test_sequencer_drops_pyomyo_duplicates_and_places_rotation_skips_exactly():
+    counts, count = counting()
+    seq = NotificationSequencer(200.0, 2, EMG_HANDLES, count=count)
+    t = arrivals(200)
+    kept = [n for n in range(200) if n not in {10, 20, 21, 30, 31, 32}]
+    placed = []
+    for n in kept:
+        token = object()
+        placed.append(seq.feed(token, EMG_HANDLES[n % 4], int(t[n])))
+        if n % 7 == 0:  # pyomyo dispatches an event during a command twice: the same object
+            assert seq.feed(token, EMG_HANDLES[n % 4], int(t[n]) + 50_000) is None
+    assert [p.start for p in placed] == [2 * n for n in kept]
+    assert counts["lost_notifications"] == 6 and counts["lost_samples"] == 12
+    assert counts["duplicates"] == len([n for n in kept if n % 7 == 0])
+    assert "reindexed" not in counts and "rotation_mismatch" not in counts
+
+
+def test_sequencer_reindexes_a_skip_of_whole_rotations():
+    counts, count = counting()
+    seq = NotificationSequencer(200.0, 2, EMG_HANDLES, count=count)
+    t = arrivals(400, seed=1)
+    kept = [n for n in range(400) if not 100 <= n < 108]  # 8 lost: the rotation cannot see it
+    placed = feed_all(seq, kept, t)
+    wrong = [n for n, p in zip(kept, placed) if p.start != 2 * n]
+    assert wrong and wrong == list(range(108, 108 + len(wrong)))
+    assert len(wrong) <= 25  # placed right again within late_s (0.2 s = 20 notifications) + jitter
+    assert counts["reindexed"] == 1 and counts["lost_notifications"] == 8
+
+
+def test_sequencer_latency_spike_is_not_a_loss():
+    counts, count = counting()
+    seq = NotificationSequencer(200.0, 2, EMG_HANDLES, count=count)
+    t = arrivals(600, seed=2)
+    # the link stalls 1 s, then the backlog drains at 4x real time
+    t[100:300] = np.maximum(t[100:300], t[100] + 1_000_000_000 + np.arange(200) * PERIOD_NS // 4)
+    placed = feed_all(seq, range(600), t)
+    assert [p.start for p in placed] == [2 * n for n in range(600)]
+    assert not counts
+
+
+def test_sequencer_places_by_time_after_a_known_gap_and_a_new_segment():
+    counts, count = counting()
+    seq = NotificationSequencer(200.0, 2, EMG_HANDLES, count=count)
+    t = arrivals(700, seed=3)
+    kept = [n for n in range(700) if not (200 <= n < 209 or 300 <= n < 450)]
+    placed = feed_all(seq, kept, t, before={209: NotificationSequencer.expect_gap,
+                                              450: NotificationSequencer.new_segment})
+    assert [p.start for p in placed] == [2 * n for n in kept]
+    assert counts["lost_notifications"] == 9 + 150 and "reindexed" not in counts
+
+
+def test_sequencer_reanchors_a_rotation_the_clock_contradicts():
+    counts, count = counting()
+    seq = NotificationSequencer(200.0, 2, EMG_HANDLES, count=count)
+    t = arrivals(200, seed=4)
+    placed = []
+    for n in range(200):  # from n = 50 the device restarts its rotation at EmgData0
+        handle = EMG_HANDLES[n % 4] if n < 50 else EMG_HANDLES[(n - 50) % 4]
+        placed.append(seq.feed(object(), handle, int(t[n])))
+    assert [p.start for p in placed] == [2 * n for n in range(200)]
+    assert counts["rotation_mismatch"] == 1 and "lost_notifications" not in counts
+
+
+def test_sequencer_with_one_handle_finds_losses_by_timing():
+    counts, count = counting()
+    seq = NotificationSequencer(50.0, 1, (IMU_HANDLE,), count=count)
+    rng = np.random.default_rng(5)
+    t = (1e12 + np.arange(200) * 20e6 + FLOOR_NS + rng.exponential(1e6, 200)).astype(np.int64)
+    kept = [n for n in range(200) if not 60 <= n < 63]
+    placed = feed_all(seq, kept, t, handles=(IMU_HANDLE,))
+    assert all(p.start == n for n, p in zip(kept, placed) if n >= 63 + 15)
+    assert counts["lost_notifications"] == 3 and counts["reindexed"] == 1
+
+
+# --- the node against the emulator ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def recording(data_dir):
+    """60 s of a real Myo recording (myo-readings, subject 12345, fist), int8 counts."""
+    return load_myo_emg(data_dir / "myo-readings-dataset/_readings_right_hand/12345-1/7.txt")
+
+
+@pytest.fixture
+def emulator(recording, tmp_path):
+    emu = MyoEmulator(recording, link=tmp_path / "bled112", command_latency=0.012)
+    emu.start()
+    yield emu
+    emu.stop()
+
+
+def drive(node: Myo, until: Callable[[dict[str, list[Msg]]], bool], timeout: float = 8.0,
+          actions: list[tuple[Callable[[dict[str, list[Msg]]], bool], Callable[[], None]]] = ()) -> dict:
+    """Run the source's generate() until ``until(out)`` (or ``timeout`` s); ``actions`` fire once
+    each when their condition first holds. Returns every published message per port."""
+    out: dict[str, list[Msg]] = {port: [] for port in node.outputs}
+    pending = list(actions)
+    node.setup()
+    try:
+        deadline = time.monotonic() + timeout
+        for result in node.generate():
+            for port, msg in node.normalize(result).items():
+                out[port].append(msg)
+            for action in [a for a in pending if a[0](out)]:
+                pending.remove(action)
+                action[1]()
+            if until(out) or time.monotonic() > deadline:
+                break
+    finally:
+        node.teardown()
+    return out
+
+
+def samples(n: int) -> Callable[[dict], bool]:
+    return lambda out: sum(len(m.data) for m in out["emg"]) >= n
+
+
+def assert_matches_recording(msgs: list[Msg], recording: np.ndarray) -> None:
+    """Every sample sits at its own index: recording row = device sample counter."""
+    for m in msgs:
+        np.testing.assert_array_equal(m.data, recording[m.start:m.end], err_msg=f"message at {m.start}")
+    starts = [m.start for m in msgs]
+    assert starts == sorted(starts) and all(b.start >= a.end for a, b in zip(msgs, msgs[1:]))
+
+
+def test_raw_stream_equals_the_recording_with_sane_timestamps(emulator, recording):
+    node = Myo(tty=emulator.path)
+    out = drive(node, samples(400))
+    emg = out["emg"]
+    x = concat(emg)  # contiguous: nothing lost, nothing repeated
+    assert emg[0].start == 0 and len(x) >= 400 and emg[0].rate == 200.0
+    np.testing.assert_array_equal(x, recording[:len(x)])
+    assert emulator.emg_mode == 3  # raw, not pyomyo's int default that enables nothing
+    assert node.counters["duplicates"] >= 1  # commands after the mode write: pyomyo repeats events
+    assert node.counters["lost_notifications"] == 0 and node.counters["connects"] == 1
+    ends = np.array([m.end for m in emg], float)
+    t = np.array([m.t_acq for m in emg], float)
+    assert np.all(np.diff(t) > 0)
+    assert np.median(np.diff(t) / np.diff(ends)) == pytest.approx(5e6, rel=0.01)
+    assert 1e9 / np.polyfit(ends, t, 1)[0] == pytest.approx(200.0, rel=0.01)
+    truth = np.array([emulator.acquisition_ns(m.end - 1) for m in emg])
+    assert abs(np.median(t - truth)) < 3e6  # the newest sample's acquisition (+ a latency floor)
+
+
+@pytest.mark.parametrize("mode, emg_mode, rate", [("filtered", 2, 200.0), ("preprocessed", 1, 50.0)])
+def test_other_modes_and_imu(emulator, recording, mode, emg_mode, rate):
+    node = Myo(tty=emulator.path, mode=mode, with_imu=True, mac="c8:2f:1b:00:00:01")
+    out = drive(node, lambda o: len(o["imu"]) >= 10 and samples(40)(o))
+    assert emulator.emg_mode == emg_mode
+    x = concat(out["emg"])
+    expected = recording if mode == "filtered" else np.abs(recording[::4].astype(np.float32))
+    np.testing.assert_array_equal(x, expected[:len(x)])
+    assert out["emg"][0].rate == rate
+    imu = concat(out["imu"])
+    assert out["imu"][0].rate == 50.0 and out["imu"][0].meta["channel_names"] == list(IMU_NAMES)
+    np.testing.assert_allclose(imu, np.tile([1, 0, 0, 0, 0, 0, 1, 0, 0, 0], (len(imu), 1)))
+
+
+def test_dropped_bytes_are_counted_and_no_shifted_sample_gets_through(emulator, recording):
+    node = Myo(tty=emulator.path)
+    out = drive(node, samples(700), actions=[
+        (samples(200), lambda: emulator.drop_bytes(1, offset=12)),  # inside the samples
+        (samples(400), lambda: emulator.drop_bytes(3, offset=3)),  # inside the header
+    ])
+    assert len(emulator.damaged) == 2
+    assert node.counters["malformed"] >= 2 and node.counters["lost_notifications"] >= 2
+    assert_matches_recording(out["emg"], recording)
+    assert out["emg"][-1].end >= 700
+
+
+def test_disconnect_is_reported_and_the_stream_resumes(emulator, recording):
+    node = Myo(tty=emulator.path)
+    out = drive(node, lambda o: node.counters["reconnects"] >= 1 and samples(500)(o),
+                actions=[(samples(200), lambda: emulator.disconnect())])
+    assert node.counters["disconnects"] == 1 and node.counters["reconnects"] == 1
+    assert emulator.connections == 2
+    assert_matches_recording(out["emg"], recording)  # the resumed samples sit at their device index
+    gaps = [b.start - a.end for a, b in zip(out["emg"], out["emg"][1:]) if b.start != a.end]
+    assert len(gaps) == 1 and gaps[0] == node.counters["lost_samples"]
+
+
+def test_vanished_dongle_is_reported_and_reconnected_when_it_returns(emulator, recording):
+    node = Myo(tty=emulator.path)
+    out = drive(node, lambda o: node.counters["reconnects"] >= 1 and samples(400)(o), timeout=12.0, actions=[
+        (samples(200), emulator.vanish),
+        (lambda o: node.counters["connect_failures"] >= 1, emulator.replug),
+    ])
+    assert node.counters["disconnects"] == 1 and node.counters["connect_failures"] >= 1
+    assert node.counters["reconnects"] == 1
+    assert_matches_recording(out["emg"], recording)
+
+
+def test_no_dongle_keeps_the_node_alive(tmp_path):
+    node = Myo(tty=str(tmp_path / "no-such-dongle"))
+    steps = 0
+    node.setup()
+    try:
+        for result in node.generate():
+            assert result is None
+            steps += 1
+            if node.counters["connect_failures"] >= 2:
+                break
+    finally:
+        node.teardown()
+    assert steps > 5  # generate() kept yielding while the thread retried
+
+
+def test_params_and_stream_info():
+    with pytest.raises(ParamError, match="mac"):
+        Myo(mac="c8-2f-1b-00-00-01")
+    with pytest.raises(ParamError, match="mode"):
+        Myo(mode="rawest")
+    assert set(Myo().describe({})) == {"emg"}  # no imu output unless asked: wiring it is refused
+    infos = Myo(mode="preprocessed", with_imu=True).describe({})
+    assert (infos["emg"].rate, infos["emg"].channels) == (50.0, 8)
+    assert (infos["imu"].rate, infos["imu"].channels) == (50.0, 10)
