@@ -306,8 +306,9 @@ class HandSafety:
         self.pose = np.clip(self.pose + np.clip(self.target - self.pose, -limit, limit), self.lo, self.hi)
         return self.pose.copy()
 
-    def go_safe(self, reason: str) -> None:
-        """Send the hand to its safe pose (or freeze it, with ``hold_safe``) until a fresh command."""
+    def go_safe(self, reason: str, expected: bool = False) -> None:
+        """Send the hand to its safe pose (or freeze it, with ``hold_safe``) until a fresh command.
+        ``expected`` (end of stream) logs at info level instead of warning."""
         if self.safe:
             return
         self.safe = True
@@ -315,7 +316,7 @@ class HandSafety:
         self.target = self.pose.copy() if self.hold_safe else self.safe_pose.copy()
         self.counters["safe_events"] += 1
         self.events.append(SafetyEvent("safe", reason, self.clock()))
-        self.log.warning("hand: safe pose, %s", reason)
+        self.log.log(logging.INFO if expected else logging.WARNING, "hand: safe pose, %s", reason)
 
     @property
     def settled(self) -> bool:
@@ -386,10 +387,10 @@ class HandOutput(Node):
     max_speed = Param(float, None, gt=0, nullable=True, unit="model unit/s",
                       help="joint speed limit; null = the model's max_speed")
     input_range = Param(list, None, nullable=True,
-                        help="joints input: [lo, hi] (all joints) or J pairs mapped linearly onto each "
-                             "joint's [lo, hi] limits; null = targets already in model units")
+                        help="joints input: one (lo, hi) pair for all joints, or J pairs, mapped linearly "
+                             "onto each joint's limits; null = targets already in model units")
 
-    in_ = In(policy="latest", queue=4, help="commands; only the freshest row of each message is used")
+    in_ = In(policy="latest", queue=1, help="commands; only the freshest row of the freshest message is used")
     pose = Out(help="(1,J) pose written to the hand, one row per write, t_acq of the command in force")
     event = Out(help="(1,1) safety events: 1 = safe pose engaged, 0 = control resumed; meta event/reason")
 
@@ -459,7 +460,7 @@ class HandOutput(Node):
 
     def finish(self) -> dict[str, Msg]:
         """End of stream: move the hand to its safe pose at max speed before the node exits."""
-        self.safety.go_safe("end of stream")
+        self.safety.go_safe("end of stream", expected=True)
         rows, events, t_acq = [], [], 0
         deadline = self.clock() + int(self.SETTLE_S * 1e9)
         while True:

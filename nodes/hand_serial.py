@@ -56,8 +56,8 @@ def ability_position_frame(degrees: np.ndarray, address: int = 0x50, reply_mode:
     """
     if len(degrees) != 6:
         raise ValueError(f"the Ability Hand takes 6 positions, got {len(degrees)}")
-    counts = [int(np.clip(round(d * ABILITY_DEG_SCALE), -32767, 32767)) for d in degrees]
-    body = struct.pack("<BB6h", address, 0x10 + reply_mode, *counts)
+    counts = np.clip(np.rint(np.asarray(degrees, dtype=float) * ABILITY_DEG_SCALE), -32767, 32767)
+    body = struct.pack("<BB6h", address, 0x10 + reply_mode, *counts.astype(int).tolist())
     return ppp_stuff(body + bytes([-sum(body) & 0xFF]))
 
 

@@ -259,7 +259,7 @@ def contact_sheet(frames: list[Path], path: Path, count: int = 12, columns: int 
     sheet.save(path)
 
 
-def animated_gif(frames: list[Path], path: Path, fps: float, max_frames: int = 200, scale: float = 0.75) -> None:
+def animated_gif(frames: list[Path], path: Path, fps: float, max_frames: int = 150, scale: float = 0.75) -> None:
     """An animated GIF of the frames (every k-th frame past ``max_frames``, timing preserved)."""
     from PIL import Image
 
@@ -267,8 +267,8 @@ def animated_gif(frames: list[Path], path: Path, fps: float, max_frames: int = 2
     images = []
     for p in frames[::step]:
         with Image.open(p) as im:
-            small = im.convert("RGB").resize((int(im.width * scale), int(im.height * scale)), Image.LANCZOS)
-            images.append(small.quantize(colors=128))
+            small = im.convert("RGB").resize((int(im.width * scale), int(im.height * scale)), Image.BILINEAR)
+            images.append(small.quantize(colors=128, method=Image.Quantize.FASTOCTREE))
     images[0].save(path, save_all=True, append_images=images[1:], duration=int(round(1000 * step / fps)), loop=0)
 
 
