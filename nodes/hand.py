@@ -232,7 +232,8 @@ class HandSafety:
     limits otherwise. ``step()`` advances the pose towards the target by at most
     ``max_speed`` x elapsed time (elapsed time capped at ``MAX_DT_S`` so a stalled caller never
     produces a jump) and runs the watchdog: no accepted command for ``timeout_ms`` sends the hand
-    to ``safe_pose`` (None = freeze where it is); the next accepted command resumes control.
+    to ``safe_pose`` (None: the model's safe grip; ``hold_safe``: freeze where it is); the next
+    accepted command resumes control.
     The hand starts in the safe state at the safe pose. ``clock`` is injectable for tests.
     """
 
