@@ -110,9 +110,12 @@ class Runner:
     # --- data ----------------------------------------------------------------------------------
     def publish(self, outputs: dict[str, Msg], rx_ns: int) -> None:
         for port, msg in outputs.items():
+            pub = self.outputs.get(port)
+            if pub is None:
+                continue  # no consumer wired to this output
             tx = now_ns()
             msg.trace = [*msg.trace, [self.name, rx_ns or tx, tx]]
-            self.outputs[port].send(msg)
+            pub.send(msg)
             self.sent += 1
 
     def receive(self, port: str, st: InputState) -> None:
@@ -182,6 +185,16 @@ class Runner:
             if self.inputs and all(st.eos for st in self.inputs.values()):
                 break
 
+    def _await_release(self) -> None:
+        """Stay until every consumer has finished: closing a socket early loses what is still queued
+        (libzmq does not honour LINGER for messages stuck behind a full peer), end-of-stream included."""
+        if not self.outputs:
+            return
+        while True:
+            cmd = self.read_control(100)
+            if cmd in ("exit", "stop") or os.getppid() != self.spec["supervisor_pid"]:
+                return
+
     def run(self) -> int:
         try:
             self.node.setup()
@@ -203,6 +216,7 @@ class Runner:
             for pub in self.outputs.values():
                 pub.send(Msg(data=np.zeros((0,), np.float32)), eos=True)
             self.tell("done", stats=self.stats(), latency=self.latency.export())
+            self._await_release()
             return 0
         except SystemExit:
             raise

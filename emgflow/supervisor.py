@@ -36,6 +36,7 @@ class NodeProc:
     latency: dict[str, list[float]] = field(default_factory=dict)
     error: str = ""
     restart_at: float | None = None
+    released: bool = False        # told it may exit (all its consumers have finished)
 
     @property
     def is_source(self) -> bool:
@@ -101,6 +102,7 @@ class Supervisor:
 
     # --- process control ---------------------------------------------------------------------------
     def _spawn(self, np_: NodeProc) -> None:
+        np_.released = False
         np_.proc = subprocess.Popen([sys.executable, "-m", "emgflow.runner", json.dumps(np_.runtime)],
                                     stdin=subprocess.DEVNULL)
         np_.state = "starting"
@@ -139,6 +141,16 @@ class Supervisor:
             elif kind == "error":
                 np_.error = msg["tb"]
                 self.on_event(np_.spec.id, f"crashed: {msg['error']}\n{msg['tb'].rstrip()}")
+
+    def _release_finished(self) -> None:
+        """Let a finished node exit once every consumer of its outputs has finished too."""
+        for np_ in self.procs.values():
+            if np_.state != "done" or np_.released or np_.proc is None:
+                continue
+            consumers = {e.node for n in self.procs.values() for e in n.spec.inputs.values() if e.source == np_.spec.id}
+            if all(self.procs[c].state in ("done", "stopped", "failed") for c in consumers):
+                self._send(np_.spec.id, "exit")
+                np_.released = True
 
     def _watch_processes(self) -> None:
         now = time.monotonic()
@@ -225,6 +237,7 @@ class Supervisor:
         while True:
             self._handle_control(50)
             self._watch_processes()
+            self._release_finished()
             now = time.monotonic()
             if now - last_stats > 0.25:
                 last_stats = now
@@ -260,3 +273,4 @@ class Supervisor:
         deadline = time.monotonic() + timeout
         while not cond() and time.monotonic() < deadline:
             self._handle_control(20)
+            self._release_finished()

@@ -39,3 +39,7 @@ app.add_typer(bench.app, name="bench")
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()
