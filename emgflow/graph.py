@@ -99,14 +99,20 @@ class _Loader:
                     continue
                 self.marks[path + (key, "__key__")] = _Pos(key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 out[key] = self.convert(value_node, path + (key,))
+                if not isinstance(value_node, yaml.ScalarNode):  # point at the key line, not the block below
+                    self.marks[path + (key,)] = self.marks[path + (key, "__key__")]
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(v, path + (i,)) for i, v in enumerate(node.value)]
         value = self._scalar.construct_object(node)
         if isinstance(value, str):
-            value = self._expand(value, path)
-            if isinstance(node, yaml.ScalarNode) and node.style is None and "${" in node.value:
-                value = yaml.safe_load(value) if value.strip() else value
+            if "${" in value:  # an expanded value is typed as if written in place: '${RATE}' -> 200
+                value = self._expand(value, path)
+                try:
+                    typed = yaml.safe_load(value) if value.strip() else value
+                except yaml.YAMLError:
+                    typed = value
+                value = typed if isinstance(typed, (int, float, bool, str)) else value
         return value
 
     def _expand(self, text: str, path: tuple) -> str:
