@@ -106,6 +106,8 @@ class MyoEmulator:
         """Numbers of the EMG notifications written to the pty (device counter, from 0)."""
         self.damaged: list[int] = []
         """Numbers of the EMG notifications that lost bytes to ``drop_bytes``."""
+        self.modes_set: list[int] = []
+        """EMG mode of every set-mode write, in order (0 none, 1 preprocessed, 2 filtered, 3 raw)."""
         self.dropped_output = 0
         self.connections = 0
 
@@ -140,10 +142,6 @@ class MyoEmulator:
     def streaming(self) -> bool:
         return self._conn and self._emg_mode != 0
 
-    @property
-    def emg_mode(self) -> int:
-        """The EMG mode the host set (0 none, 1 preprocessed, 2 filtered, 3 raw)."""
-        return self._emg_mode
 
     def acquisition_ns(self, sample: int) -> int:
         """When the device acquired sample ``sample`` (``now_ns`` clock): the ground truth for timestamps."""
@@ -398,6 +396,7 @@ class MyoEmulator:
         elif handle == COMMAND_HANDLE and value:
             if value[0] == 0x01 and len(value) >= 5:  # set mode: emg, imu, classifier
                 self._emg_mode, self._imu_mode = value[2], value[3]
+                self.modes_set.append(value[2])
                 if self._emg_mode and self._t0 is None:
                     self._t0 = time.monotonic_ns()
                 self._resync_counters()

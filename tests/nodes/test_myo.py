@@ -191,7 +191,7 @@ def test_raw_stream_equals_the_recording_with_sane_timestamps(emulator, recordin
     x = concat(emg)  # contiguous: nothing lost, nothing repeated
     assert emg[0].start == 0 and len(x) >= 400 and emg[0].rate == 200.0
     np.testing.assert_array_equal(x, recording[:len(x)])
-    assert emulator.emg_mode == 3  # raw, not pyomyo's int default that enables nothing
+    assert emulator.modes_set == [3]  # raw, not pyomyo's int default that enables nothing
     assert node.counters["duplicates"] >= 1  # commands after the mode write: pyomyo repeats events
     assert node.counters["lost_notifications"] == 0 and node.counters["connects"] == 1
     ends = np.array([m.end for m in emg], float)
@@ -207,7 +207,7 @@ def test_raw_stream_equals_the_recording_with_sane_timestamps(emulator, recordin
 def test_other_modes_and_imu(emulator, recording, mode, emg_mode, rate):
     node = Myo(tty=emulator.path, mode=mode, with_imu=True, mac="c8:2f:1b:00:00:01")
     out = drive(node, lambda o: len(o["imu"]) >= 10 and samples(40)(o))
-    assert emulator.emg_mode == emg_mode
+    assert emulator.modes_set == [emg_mode]
     x = concat(out["emg"])
     expected = recording if mode == "filtered" else np.abs(recording[::4].astype(np.float32))
     np.testing.assert_array_equal(x, expected[:len(x)])
