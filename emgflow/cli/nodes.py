@@ -6,6 +6,7 @@ import inspect
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..params import REQUIRED
@@ -22,7 +23,7 @@ def nodes(
         for col in ("node", "inputs", "outputs", "summary"):
             table.add_column(col)
         for kind, cls in sorted(stock_nodes().items()):
-            table.add_row(kind, ", ".join(cls.inputs) or "-", ", ".join(cls.outputs) or "-", cls.doc())
+            table.add_row(kind, ", ".join(cls.inputs) or "-", ", ".join(cls.outputs) or "-", escape(cls.doc()))
         console.print(table)
         return
     try:
@@ -31,19 +32,19 @@ def nodes(
         err_console.print(f"[red]error[/] {exc} ({exc.hint})")
         raise typer.Exit(code=2) from None
     console.print(f"[bold]{cls.kind or name}[/]  ({cls.__module__}.{cls.__name__})\n")
-    console.print(inspect.cleandoc(cls.__doc__ or ""), highlight=False)
+    console.print(escape(inspect.cleandoc(cls.__doc__ or "")), highlight=False)
     ports = Table(title="ports", header_style="bold", title_justify="left")
     for col in ("port", "direction", "policy", "queue", "help"):
         ports.add_column(col)
     for p in cls.inputs.values():
-        ports.add_row(p.name, "in" + (" (optional)" if p.optional else ""), p.policy, str(p.queue), p.help)
+        ports.add_row(p.name, "in" + (" (optional)" if p.optional else ""), p.policy, str(p.queue), escape(p.help))
     for p in cls.outputs.values():
-        ports.add_row(p.name, "out", "", "", p.help)
+        ports.add_row(p.name, "out", "", "", escape(p.help))
     console.print(ports)
     params = Table(title="params", header_style="bold", title_justify="left")
     for col in ("param", "type", "default", "unit", "range", "help"):
         params.add_column(col)
     for p in cls.params.values():
         params.add_row(p.name, p.type_name(), "(required)" if p.default is REQUIRED else repr(p.default),
-                       p.unit, p.doc_range(), p.help)
+                       p.unit, p.doc_range(), escape(p.help))
     console.print(params)
