@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from .common import console, load_or_exit
 
@@ -32,8 +33,9 @@ def graph(
     for nid in g.order:
         spec = g.nodes[nid]
         params = ", ".join(f"{k}={v}" for k, v in spec.params.items())
-        console.print(f"  [bold]{nid}[/] : {spec.type}" + (f" ({params})" if params else ""), highlight=False)
+        console.print(f"  [bold]{nid}[/] : {spec.type}" + escape(f" ({params})" if params else ""), highlight=False)
         for port, e in spec.inputs.items():
             info = g.nodes[e.source].streams.get(e.output)
             rate = f" @ {info.rate:g} Hz" if info and info.rate else ""
-            console.print(f"      {port} <- {e.source}.{e.output}  [{e.policy}, queue {e.queue}]{rate}", highlight=False)
+            console.print(escape(f"      {port} <- {e.source}.{e.output}  [{e.policy}, queue {e.queue}]{rate}"),
+                          highlight=False)
