@@ -127,10 +127,6 @@ class SampleClock:
         self._offset = 0.0
 
     @property
-    def ready(self) -> bool:
-        return self._origin is not None
-
-    @property
     def rate(self) -> float:
         """The fitted sample rate, Hz."""
         return 1e9 / self.slope
@@ -165,7 +161,7 @@ class SampleClock:
         return self._origin[0] + (t_ns - self._origin[1] - self._offset) / self.slope
 
     def _refit(self) -> None:
-        points = list(self._blocks) + ([self._current] if self._current is not None else [])
+        points = list(self._blocks)
         xs = np.array([p[0] for p in points])
         ts = np.array([p[1] for p in points])
         slope = self.nominal
@@ -499,8 +495,11 @@ class Myo(Node):
     def setup(self) -> None:
         try:
             import pyomyo
+            import pyomyo.pyomyo as driver
         except ImportError as exc:
             raise RuntimeError("the myo node needs pyomyo (pip install pyomyo) and pyserial") from exc
+        # pyomyo prints every scan response and handshake step; send them to this node's debug log
+        driver.print = lambda *args, **kwargs: self.log.debug("pyomyo: %s", " ".join(map(str, args)))
         member, rate, per = MODES[self.mode]
         emg_handles = (PREPROCESSED_HANDLE,) if self.mode == "preprocessed" else EMG_HANDLES
         handles = {h: (17 if self.mode == "preprocessed" else 16) for h in emg_handles}

@@ -109,7 +109,9 @@ class MyoEmulator:
         self.modes_set: list[int] = []
         """EMG mode of every set-mode write, in order (0 none, 1 preprocessed, 2 filtered, 3 raw)."""
         self.dropped_output = 0
+        """Bytes thrown away because nobody read the pty (beyond ``OUTBUF_LIMIT``)."""
         self.connections = 0
+        """BLE connections the host opened."""
 
         self._master: int | None = None
         self._slave: int | None = None
@@ -134,15 +136,6 @@ class MyoEmulator:
         """The device path to open: ``link`` when given, else the pty slave."""
         return str(self.link) if self.link is not None else self._slave_path
 
-    @property
-    def connected(self) -> bool:
-        return self._conn
-
-    @property
-    def streaming(self) -> bool:
-        return self._conn and self._emg_mode != 0
-
-
     def acquisition_ns(self, sample: int) -> int:
         """When the device acquired sample ``sample`` (``now_ns`` clock): the ground truth for timestamps."""
         if self._t0 is None:
@@ -159,6 +152,8 @@ class MyoEmulator:
 
     def stop(self) -> None:
         """Stop the thread and close the pty (idempotent)."""
+        if self._wake_w < 0:
+            return
         self._stop.set()
         os.write(self._wake_w, b"x")
         if self._thread is not None:
@@ -177,15 +172,6 @@ class MyoEmulator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-    def wait_until(self, predicate: Callable[["MyoEmulator"], bool], timeout: float = 10.0) -> bool:
-        """Poll ``predicate(self)`` until it holds or ``timeout`` s pass (for tests and tools)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate(self):
-                return True
-            time.sleep(0.005)
-        return predicate(self)
 
     # --- faults ---------------------------------------------------------------------------------
     def drop_bytes(self, count: int = 1, offset: int = 12) -> None:

@@ -144,10 +144,9 @@ def recording(data_dir):
 
 @pytest.fixture
 def emulator(recording, tmp_path):
-    emu = MyoEmulator(recording, link=tmp_path / "bled112", command_latency=0.012)
-    emu.start()
-    yield emu
-    emu.stop()
+    # a slow radio (responses after 12 ms > one notification) makes pyomyo repeat events every time
+    with MyoEmulator(recording, link=tmp_path / "bled112", command_latency=0.012) as emu:
+        yield emu
 
 
 def drive(node: Myo, until: Callable[[dict[str, list[Msg]]], bool], timeout: float = 8.0,
@@ -196,7 +195,7 @@ def test_raw_stream_equals_the_recording_with_sane_timestamps(emulator, recordin
     assert node.counters["lost_notifications"] == 0 and node.counters["connects"] == 1
     ends = np.array([m.end for m in emg], float)
     t = np.array([m.t_acq for m in emg], float)
-    assert np.all(np.diff(t) > 0)
+    assert np.all(np.diff(t) >= 0)
     assert np.median(np.diff(t) / np.diff(ends)) == pytest.approx(5e6, rel=0.01)
     assert 1e9 / np.polyfit(ends, t, 1)[0] == pytest.approx(200.0, rel=0.01)
     truth = np.array([emulator.acquisition_ns(m.end - 1) for m in emg])
