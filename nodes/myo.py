@@ -188,11 +188,10 @@ def _lower_hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a notification's samples go: ``start`` index of its first sample, ``lost`` samples
-    missing just before it, ``t_acq`` fitted time of its newest sample (ns)."""
+    """Where a notification's samples go: ``start`` index of its first sample and ``t_acq``, the
+    fitted acquisition time of its newest sample (ns)."""
 
     start: int
-    lost: int
     t_acq: int
 
 
@@ -264,7 +263,7 @@ class NotificationSequencer:
             self._count("lost_samples", lost * self.per)
         self._number = number
         self.clock.add(self._newest(number), arrival_ns)
-        return Placement(number * self.per, lost * self.per, self.clock.time_ns(self._newest(number)))
+        return Placement(number * self.per, self.clock.time_ns(self._newest(number)))
 
     def _newest(self, number: int) -> int:
         return number * self.per + self.per - 1

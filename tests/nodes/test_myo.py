@@ -274,3 +274,22 @@ def test_params_and_stream_info():
     infos = Myo(mode="preprocessed", with_imu=True).describe({})
     assert (infos["emg"].rate, infos["emg"].channels) == (50.0, 8)
     assert (infos["imu"].rate, infos["imu"].channels) == (50.0, 10)
+
+
+def test_myo_emulator_command(data_dir, tmp_path):
+    typer = pytest.importorskip("typer")
+    from typer.testing import CliRunner
+
+    from emgflow.cli.myo import myo_emulator
+
+    app = typer.Typer()
+    app.command()(myo_emulator)
+    app.command("other")(lambda: None)  # two commands: invoke by name, as `emgflow myo-emulator`
+    dat = data_dir / "coteallard-myo-armband/PreTrainingDataset/Male0/training0/classe_12.dat"
+    result = CliRunner().invoke(app, ["myo-emulator", str(dat), "--link", str(tmp_path / "dongle"),
+                                      "--duration", "0.2"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == str(tmp_path / "dongle")
+    three_dc = data_dir / "3dc-armband/Participant1/train/EMG/3dc_EMG_gesture_0_1.txt"
+    result = CliRunner().invoke(app, ["myo-emulator", str(three_dc), "--duration", "0.2"])
+    assert result.exit_code == 2 and "10 channels; a Myo recording has 8" in result.output
