@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from . import bench, graph, nodes, run, validate
+from . import bench, graph, myo, nodes, run, validate
 
 app = typer.Typer(name="emgflow", no_args_is_help=True, add_completion=False,
                   context_settings={"help_option_names": ["-h", "--help"]},
@@ -34,6 +34,7 @@ app.command("validate")(validate.validate)
 app.command("nodes")(nodes.nodes)
 app.command("graph")(graph.graph)
 app.add_typer(bench.app, name="bench")
+app.command("myo-emulator")(myo.myo_emulator)
 # --- further commands (registered by their modules' owners) ---
 
 
