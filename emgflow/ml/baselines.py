@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .datasets import Windows
+from .datasets import Subject, Windows, classification_windows
 
 BASELINES = ("lda", "rf")
 
@@ -41,8 +41,34 @@ def make(name: str, seed: int = 0) -> Any:
     raise ValueError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")
 
 
-def fit_predict(name: str, train: Windows, test: Windows, seed: int = 0) -> tuple[np.ndarray, float]:
-    """Fit on ``train`` rows and return (test predictions, train accuracy)."""
+def fit_proba(name: str, train: Windows, test: Windows, n_classes: int, seed: int = 0) -> tuple[np.ndarray, float]:
+    """Fit on ``train`` rows; return (test class probabilities ``(n, n_classes)``, train accuracy)."""
     model = make(name, seed)
     model.fit(train.x, train.label)
-    return model.predict(test.x), float(model.score(train.x, train.label))
+    proba = np.zeros((len(test), n_classes))
+    proba[:, model.classes_] = model.predict_proba(test.x)
+    return proba, float(model.score(train.x, train.label))
+
+
+def run_baselines(subj: Subject, pipeline: list[dict[str, Any]], train_step: int = 5, seed: int = 0,
+                  names: tuple[str, ...] = BASELINES) -> dict[str, dict[str, Any]]:
+    """Score each baseline on the subject's test repetitions with the model pipeline's windows.
+
+    The image node at the end of ``pipeline`` is replaced by the ``features`` node with the
+    same window and hop; training windows use ``train_step`` as the deep models do.
+    """
+    from .evaluate import classification_metrics
+
+    image = pipeline[-1]
+    device = "ninapro_db1" if subj.spec.name == "db1" else "myo"
+    feats = list(pipeline[:-1]) + [feature_stage(image["window"], image["step"], device)]
+    w = classification_windows(subj, feats, train_step, image["step"], seed)
+    names_ = subj.class_names()
+    out = {}
+    for name in names:
+        proba, train_acc = fit_proba(name, w["train"], w["test"], len(names_), seed)
+        metrics = classification_metrics(proba, w["test"], len(names_), names_)
+        metrics["train_acc"] = train_acc
+        metrics["features"] = feats[-1]
+        out[name] = metrics
+    return out

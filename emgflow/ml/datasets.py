@@ -299,8 +299,9 @@ def classification_windows(subj: Subject, pipeline: Sequence[dict[str, Any]], tr
     return {"train": dense.split(train_reps), "val": sparse.split(spec.val), "test": sparse.split(spec.test)}
 
 
-def regression_windows(subj: Subject, pipeline: Sequence[dict[str, Any]]) -> dict[str, Windows]:
-    """Every row of each recording (stateful models need the whole stream) and the three split masks."""
-    spec = subj.spec
-    w = windows_from(subj.recordings, pipeline, target=spec.target, target_columns=spec.target_columns)
-    return {"all": w}
+def contiguous_runs(w: Windows) -> list[np.ndarray]:
+    """Index arrays of the runs of consecutive rows (same stream, consecutive ``index``)."""
+    if not len(w):
+        return []
+    brk = np.flatnonzero((np.diff(w.stream) != 0) | (np.diff(w.index) != 1)) + 1
+    return np.split(np.arange(len(w)), brk)

@@ -17,7 +17,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .datasets import Windows
+from .datasets import (DatasetSpec, Windows, classification_windows, contiguous_runs, dataset, load_subject,
+                       pipeline_rate, windows_from)
+from .evaluate import correlation
+from .models import CLASSIFIERS, REGRESSORS, build, model_config
 
 RECIPES: dict[str, dict[str, Any]] = {
     # Chen & Luo as published: SGD(0.9) lr 0.01, 30 epochs, batch 256, lr halved every epoch after 20,
@@ -27,16 +30,20 @@ RECIPES: dict[str, dict[str, Any]] = {
               "label_smoothing": 0.0},
     # Ours: AdamW with one-cycle cosine schedule, lighter dropout, noise augmentation (25 dB SNR, as
     # Tsinganos), images fed without per-image min-max (the model standardises per channel with
-    # training statistics instead, which keeps the absolute activation level rest vs. movement).
-    "improved": {"optimizer": "adamw", "lr": 3e-3, "weight_decay": 1e-3, "epochs": 40, "batch": 128,
+    # training statistics instead, which keeps the absolute activation level rest vs. movement);
+    # LSTM hidden size 32 (ambiguity A4 alternative) is set by train_model for this recipe.
+    "improved": {"optimizer": "adamw", "lr": 3e-3, "weight_decay": 1e-3, "epochs": 30, "batch": 128,
                  "schedule": "onecycle", "class_weights": True, "dropout": 0.2, "noise_snr_db": 25.0,
                  "label_smoothing": 0.05},
     # LE-ConvMN as published: Adam lr 1e-4, MSE on z-scored targets, truncated BPTT of one step.
-    "paper_b": {"optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0, "epochs": 30, "streams": 1, "tbptt": 1,
-                "schedule": "constant", "patience": 10},
-    # Ours for model B: parallel contiguous streams, longer truncation, higher lr, cosine decay.
-    "fast_b": {"optimizer": "adam", "lr": 2e-3, "weight_decay": 0.0, "epochs": 25, "streams": 16, "tbptt": 8,
-               "schedule": "onecycle", "patience": 8},
+    # Whole contiguous runs one at a time (batch 1), state detached after every step.
+    "paper_b": {"optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0, "epochs": 30, "seq": None, "batch": 1,
+                "tbptt": 1, "schedule": "constant", "patience": 10, "clip": None},
+    # Ours for model B: shuffled batches of 8 sequences of 8 exposures from a zero state, BPTT
+    # through all 8 steps (many more updates per epoch), higher lr with one-cycle cosine decay,
+    # gradient clipping.
+    "fast_b": {"optimizer": "adam", "lr": 2e-3, "weight_decay": 0.0, "epochs": 15, "seq": 8, "batch": 8,
+               "tbptt": 8, "schedule": "onecycle", "patience": 5, "clip": 1.0},
 }
 
 
@@ -192,138 +199,82 @@ def fit_classifier(model: nn.Module, train: Windows, val: Windows, r: dict[str, 
 
 # --- stateful regression ------------------------------------------------------------------------
 
-def contiguous_runs(w: Windows) -> list[np.ndarray]:
-    """Index arrays of the runs of consecutive rows (same stream, consecutive ``index``)."""
-    if not len(w):
-        return []
-    brk = np.flatnonzero((np.diff(w.stream) != 0) | (np.diff(w.index) != 1)) + 1
-    return np.split(np.arange(len(w)), brk)
+def sequence_chunks(runs: list[np.ndarray], seq: int | None, gen: torch.Generator) -> list[np.ndarray]:
+    """Cut contiguous runs into training sequences of ``seq`` rows (a random phase per epoch).
 
-
-def _interleave(runs: list[np.ndarray], lanes: int, tbptt: int) -> list[list[np.ndarray]]:
-    """Lay the runs end to end on ``lanes`` parallel lanes (greedy: shortest lane first).
-
-    Returns per lane the list of its runs; the trainer resets a lane's state at each run start.
+    ``seq=None`` keeps every run whole (the seed's stateful pass over the recording).
     """
-    lanes = max(1, min(lanes, len(runs)))
-    plan: list[list[np.ndarray]] = [[] for _ in range(lanes)]
-    length = np.zeros(lanes, dtype=np.int64)
-    for run in sorted(runs, key=len, reverse=True):
-        k = int(np.argmin(length))
-        plan[k].append(run)
-        length[k] += math.ceil(len(run) / tbptt) * tbptt
-    return plan
-
-
-def run_stateful(model: nn.Module, x: np.ndarray, device: torch.device, state: list | None = None
-                 ) -> tuple[np.ndarray, list]:
-    """Outputs of a recurrent model over consecutive rows, one row at a time (the online way)."""
-    model.eval()
-    state = state or []
+    if seq is None:
+        return list(runs)
     out = []
-    with torch.inference_mode():
-        for row in x:
-            y, state = model(torch.from_numpy(row[None]).to(device), state)
-            out.append(y.float().cpu().numpy()[0])
-    return (np.stack(out) if out else np.empty((0, 0), np.float32)), state
-
-
-def predict_stream(model: nn.Module, w: Windows, device: torch.device) -> np.ndarray:
-    """Predictions for every row, run stream by stream with state reset at each gap (like the node)."""
-    out = np.zeros((len(w), 0), dtype=np.float32)
-    preds = []
-    for run in contiguous_runs(w):
-        preds.append(_batched_stream(model, w.x[run], device))
-    return np.concatenate(preds) if preds else out
+    for run in runs:
+        if len(run) < seq:
+            continue
+        phase = int(torch.randint(0, min(seq, len(run) - seq + 1), (1,), generator=gen))
+        out += [run[i:i + seq] for i in range(phase, len(run) - seq + 1, seq)]
+    return out
 
 
 @torch.inference_mode()
-def _batched_stream(model: nn.Module, x: np.ndarray, device: torch.device) -> np.ndarray:
-    """Same as ``run_stateful`` (state carried row to row), without per-row Python overhead in the loop body."""
+def predict_stream(model: nn.Module, w: Windows, device: torch.device) -> np.ndarray:
+    """Outputs for every row, one row at a time with the state carried, reset at each gap (like the node)."""
     model.eval()
-    xt = torch.from_numpy(np.ascontiguousarray(x)).to(device)
-    state: list = []
-    out = torch.empty((len(x), 0))
-    ys = []
-    for i in range(len(xt)):
-        y, state = model(xt[i:i + 1], state)
-        ys.append(y)
-    out = torch.cat(ys).float().cpu()
-    return out.numpy()
-
-
-def correlation(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """Pearson CC per column (0 for a constant column)."""
-    p, t = pred - pred.mean(0), true - true.mean(0)
-    den = np.sqrt((p * p).sum(0) * (t * t).sum(0))
-    return np.divide((p * t).sum(0), den, out=np.zeros(p.shape[1]), where=den > 0)
+    preds = []
+    for run in contiguous_runs(w):
+        xt = torch.from_numpy(np.ascontiguousarray(w.x[run])).to(device)
+        state: list = []
+        for i in range(len(xt)):
+            y, state = model(xt[i:i + 1], state)
+            preds.append(y.float().cpu().numpy())
+    return np.concatenate(preds) if preds else np.empty((0, 0), dtype=np.float32)
 
 
 def fit_regressor(model: nn.Module, train: Windows, val: Windows, r: dict[str, Any], *, seed: int = 0,
                   device: torch.device = torch.device("cpu"), progress: Progress | None = None
                   ) -> list[dict[str, float]]:
-    """Stateful training: contiguous runs on parallel lanes, truncated BPTT, MSE on z-scored targets.
+    """Stateful training with truncated BPTT and MSE on z-scored targets (``train.target`` already z-scored).
 
-    ``train.target`` must already be z-scored. Each lane's state is reset at each run start and
-    detached every ``tbptt`` steps. Early stopping on the mean validation CC (``patience`` epochs);
-    the best epoch's weights are kept.
+    Each epoch cuts the contiguous training runs into sequences of ``seq`` consecutive rows
+    (``None``: whole runs, the seed recipe), shuffles them and feeds ``batch`` sequences in
+    parallel from a zero state; the state is detached every ``tbptt`` steps. Early stopping on
+    the mean validation CC (``patience`` epochs, validation run the online way); the best
+    epoch's weights are kept.
     """
     gen = torch.Generator().manual_seed(seed)
     model.to(device)
     opt = _optimizer(model.parameters(), r)
-    tb = r["tbptt"]
     runs = contiguous_runs(train)
+    x_all, y_all = torch.from_numpy(train.x), torch.from_numpy(train.target)
     history: list[dict[str, float]] = []
     best, best_state, stale = -2.0, copy.deepcopy(model.state_dict()), 0
-    x_all, y_all = torch.from_numpy(train.x), torch.from_numpy(train.target)
     for epoch in range(r["epochs"]):
         model.train()
-        perm = torch.randperm(len(runs), generator=gen).tolist()
-        plan = _interleave([runs[i] for i in perm], r["streams"], tb)
-        # Flatten each lane into (row index or -1 for padding, reset flag) per step.
-        lanes = []
-        for lane in plan:
-            idx, reset = [], []
-            for run in lane:
-                pad = (-len(run)) % tb
-                idx += run.tolist() + [-1] * pad
-                reset += [True] + [False] * (len(run) + pad - 1)
-            lanes.append((np.array(idx), np.array(reset)))
-        steps = max(len(i) for i, _ in lanes)
-        idx = np.full((len(lanes), steps), -1)
-        reset = np.ones((len(lanes), steps), dtype=bool)
-        for k, (i, rs) in enumerate(lanes):
-            idx[k, :len(i)], reset[k, :len(rs)] = i, rs
-        state: list = []
+        chunks = sequence_chunks(runs, r.get("seq"), gen)
+        order = torch.randperm(len(chunks), generator=gen).tolist()
+        batch = r["batch"] if r.get("seq") else 1  # whole runs differ in length: one at a time
+        batches = [[chunks[i] for i in order[k:k + batch]] for k in range(0, len(order), batch)]
         total, count = 0.0, 0
-        chunks = steps // tb
-        for c in range(chunks):
-            _set_lr(opt, r, epoch, c / chunks)
-            state = [s.detach() for s in state]
-            loss = torch.zeros((), device=device)
-            n_valid = 0
-            for t in range(c * tb, (c + 1) * tb):
-                rows = idx[:, t]
-                if state:
-                    keep = torch.from_numpy(~reset[:, t]).to(device).float()
-                    state = model.mask_state(state, keep)
-                valid = rows >= 0
-                xb = x_all[np.where(valid, rows, 0)].to(device)
-                y, state = model(xb, state)
-                if valid.any():
-                    m = torch.from_numpy(valid).to(device)
-                    yt = y_all[np.where(valid, rows, 0)].to(device)
-                    loss = loss + ((y - yt) ** 2)[m].sum()
-                    n_valid += int(valid.sum()) * y.shape[1]
-            if n_valid:
-                loss = loss / n_valid
+        for b, group in enumerate(batches):
+            _set_lr(opt, r, epoch, b / len(batches))
+            idx = np.stack(group)  # (batch, steps)
+            state: list = []
+            for t0 in range(0, idx.shape[1], r["tbptt"]):
+                state = [s.detach() for s in state]
+                loss = torch.zeros((), device=device)
+                steps = idx[:, t0:t0 + r["tbptt"]]
+                for t in range(steps.shape[1]):
+                    y, state = model(x_all[steps[:, t]].to(device), state)
+                    loss = loss + ((y - y_all[steps[:, t]].to(device)) ** 2).mean()
+                loss = loss / steps.shape[1]
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                if r.get("clip"):
+                    nn.utils.clip_grad_norm_(model.parameters(), r["clip"])
                 opt.step()
-                total += float(loss) * n_valid
-                count += n_valid
+                total += float(loss.detach()) * steps.size
+                count += steps.size
             if progress is not None:
-                progress({"epoch": epoch, "batch": c + 1, "batches": chunks, "loss": float(loss)})
+                progress({"epoch": epoch, "batch": b + 1, "batches": len(batches), "loss": total / max(count, 1)})
         row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": total / max(count, 1)}
         if len(val):
             pred = predict_stream(model, val, device)
@@ -342,3 +293,127 @@ def fit_regressor(model: nn.Module, train: Windows, val: Windows, r: dict[str, A
             break
     model.load_state_dict(best_state)
     return history
+
+
+# --- one complete training run -------------------------------------------------------------------
+
+def default_pipeline(spec: DatasetSpec, model: str, *, rate: float, paper: bool, wp: bool = True,
+                     wp_mode: str = "tree15", frames: int | None = None, step: int | None = None) -> list[dict[str, Any]]:
+    """The node chain from the raw recording to the model input (with the serving / test hop).
+
+    Classification: DB1 envelopes get |x| and the seed's causal 1 Hz first-order low-pass;
+    raw Myo EMG (200 Hz) becomes a 100 Hz RMS envelope (100 ms windows, hop 2, the A8
+    adaptation); then 15-frame images (hop 15, non-overlapping at test time).
+    Regression: RMS frames (200 ms, hop 50 ms) in ``frames``-long exposures, one output per frame.
+    """
+    if model in CLASSIFIERS:
+        pre: list[dict[str, Any]] = ([{"type": "rectify"}, {"type": "lowpass", "cutoff": 1.0, "order": 1}]
+                                     if spec.name == "db1" else [{"type": "rms", "window": 20, "step": 2}])
+        t = frames or 15
+        norm = "minmax" if paper else "none"
+        if model == "lstm_cnn" and wp:
+            return pre + [{"type": "wp_image", "window": t, "step": step or 15, "norm": norm, "mode": wp_mode}]
+        return pre + [{"type": "emg_image", "window": t, "step": step or 15, "norm": norm}]
+    rms = {"type": "rms", "window": int(round(0.2 * rate)), "step": int(round(0.05 * rate))}
+    return [rms, {"type": "long_exposure", "window": frames or 20, "step": step or 1}]
+
+
+def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str | None = None,
+                overrides: dict[str, Any] | None = None, mode: str = "subject", wp: bool = True,
+                wp_mode: str = "tree15", frames: int | None = None, hidden: Any = None,
+                train_step: int = 5, seed: int = 0, device: str = "auto",
+                progress: Progress | None = None) -> dict[str, Any]:
+    """Train one model and return its checkpoint dict, scored on the test repetitions.
+
+    ``mode``: ``subject`` trains and tests on one subject's repetitions; ``cross`` trains on
+    every other subject of the dataset (their training and validation repetitions) and tests
+    on ``subject``'s test repetitions.
+    """
+    from .evaluate import evaluate
+
+    spec = dataset(dataset_name)
+    classify = model in CLASSIFIERS
+    if classify and not spec.classes:
+        raise ValueError(f"dataset {spec.name} has no class labels; use a regression model ({', '.join(REGRESSORS)})")
+    if not classify and not spec.target:
+        raise ValueError(f"dataset {spec.name} has no regression target; use a classifier ({', '.join(CLASSIFIERS)})")
+    recipe_name = recipe_name or ("improved" if classify else "fast_b")
+    r = recipe(recipe_name, **(overrides or {}))
+    paper = recipe_name in ("paper", "paper_b")
+    seed_everything(seed)
+    dev = device_for(device)
+    target = load_subject(spec, subject)
+    train_subjects = [target] if mode == "subject" else [load_subject(spec, s) for s in spec.subjects if s != subject]
+    if mode not in ("subject", "cross"):
+        raise ValueError(f"mode must be 'subject' or 'cross', got {mode!r}")
+    pipeline = default_pipeline(spec, model, rate=target.rate, paper=paper, wp=wp, wp_mode=wp_mode, frames=frames)
+    held = set(spec.test) | set(spec.val)
+    if classify:
+        parts = [classification_windows(s, pipeline, train_step, pipeline[-1]["step"], seed) for s in train_subjects]
+        train = _concat([p["train"] for p in parts])
+        val = _concat([p["val"] for p in parts])
+        n_out = len(target.class_names())
+        x = train.x
+        cfg = model_config(model, n_outputs=n_out, channels=x.shape[-1], frames=x.shape[2], planes=x.shape[1],
+                           dropout=r.get("dropout", 0.5),
+                           **({"hidden": hidden or (10 if paper else 32)} if model == "lstm_cnn" else {}))
+        net = build(cfg)
+        net.norm.set(*input_stats(x, (0, 2)))
+        history = fit_classifier(net, train, val, r, n_out, seed=seed, device=dev, progress=progress)
+        outputs = target.class_names()
+        extra: dict[str, Any] = {}
+    else:
+        ws = [windows_from(s.recordings, pipeline, target=spec.target, target_columns=spec.target_columns)
+              for s in train_subjects]
+        train = _concat([w.take(~np.isin(w.repetition, list(held))) for w in ws])
+        val = _concat([w.split(spec.val) for w in ws])
+        mean, std = train.target.mean(0), train.target.std(0).clip(1e-6)
+        train.target, val.target = (train.target - mean) / std, (val.target - mean) / std
+        cfg = model_config(model, n_outputs=train.target.shape[1], channels=train.x.shape[1],
+                           frames=train.x.shape[2], step=pipeline[-1]["step"],
+                           hidden=hidden or ([64, 32] if paper else [32, 16]) if model == "convlstm" else hidden or 128)
+        net = build(cfg)
+        net.norm.set(*input_stats(train.x, (0, 2)))
+        history = fit_regressor(net, train, val, r, seed=seed, device=dev, progress=progress)
+        outputs = list(spec.target_names)
+        extra = {"target_mean": mean.tolist(), "target_std": std.tolist(), "target": spec.target}
+    rate = target.rate
+    out_rate = pipeline_rate(pipeline, rate)
+    ckpt: dict[str, Any] = {
+        "task": "classify" if classify else "regress",
+        "config": cfg,
+        "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+        "input": {"rate": rate, "channels": target.channels, "channel_names": target.recordings[0].channel_names},
+        "pipeline": pipeline,
+        "stream": {"rate": out_rate, "shape": list(train.x.shape[1:])},
+        "outputs": outputs,
+        "data": {"dataset": spec.name, "description": spec.description, "mode": mode,
+                 "subjects": [str(s.subject) for s in train_subjects], "test_subject": str(subject),
+                 "train_reps": sorted(set(np.unique(train.repetition).tolist())), "val_reps": list(spec.val),
+                 "test_reps": list(spec.test), "train_rows": int(len(train)), "train_step": train_step},
+        "recipe": {"name": recipe_name, **r},
+        "seed": seed,
+        "history": history,
+        **extra,
+    }
+    metrics = evaluate(ckpt, target, device="cpu")
+    if classify:
+        metrics["train_acc"] = float(np.mean([h["train_acc"] for h in history[-5:]]))
+    ckpt["metrics"] = {k: v for k, v in metrics.items() if k not in ("predictions", "rows", "trace")}
+    return ckpt
+
+
+def _concat(parts: list[Windows]) -> Windows:
+    """Windows of several subjects as one set (streams renumbered so they stay distinct)."""
+    if len(parts) == 1:
+        return parts[0]
+    offset, streams, segs = 0, [], []
+    seg_offset = 0
+    for p in parts:
+        streams.append(p.stream + offset)
+        segs.append(p.segment + seg_offset)
+        offset += int(p.stream.max()) + 1 if len(p) else 0
+        seg_offset += int(p.segment.max()) + 1 if len(p) else 0
+    cat = lambda name: None if getattr(parts[0], name) is None else np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
+    return Windows(cat("x"), cat("repetition"), np.concatenate(segs), np.concatenate(streams), cat("index"),
+                   cat("label"), cat("target"), parts[0].rate)

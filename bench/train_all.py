@@ -1,0 +1,180 @@
+"""Full training runs for both seed models and their baselines; writes runs/ and a summary.
+
+    nice -n 10 python bench/train_all.py --out runs/train_all --workers 2 --threads 1
+
+Jobs (in priority order): DB1 exercise 1, all 10 subjects: model A (improved recipe), model A
+(paper recipe), LDA and RF, and on 5 subjects the CNN and LSTM-CNN-without-WP baselines; Côté-Allard (a few
+subjects) and DB5 (a few subjects): model A and LDA / RF; DB5 (a few subjects): LE-ConvMN and
+the LSTM baseline. Each job writes ``<out>/jobs/<name>.json`` (metrics without the big arrays)
+and its checkpoint ``<out>/ckpt/<name>.pt``; a job whose JSON exists is skipped, so a rerun
+resumes. ``<out>/summary.json`` and ``summary.md`` hold mean +- SD per (dataset, model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DROP = ("predictions", "rows", "trace", "confusion", "vote_confusion")
+
+
+def jobs(quick: bool) -> list[dict[str, Any]]:
+    """Every job as a plain dict; ``quick`` keeps one subject per group (to check the script)."""
+    db1 = (1, 2, 3, 4, 7, 8, 9, 10, 11, 12)
+    cote = ("Female0", "Female1", "Male0", "Male1", "Male2")
+    db5a = (1, 3, 5)
+    db5b = (1, 3, 5)
+    if quick:
+        db1, cote, db5a, db5b = db1[:1], cote[:1], db5a[:1], db5b[:1]
+    out: list[dict[str, Any]] = []
+    for s in db1:
+        out.append({"kind": "model", "dataset": "db1", "subject": s, "model": "lstm_cnn", "recipe": "improved"})
+        out.append({"kind": "baselines", "dataset": "db1", "subject": s})
+    for s in db1:
+        out.append({"kind": "model", "dataset": "db1", "subject": s, "model": "lstm_cnn", "recipe": "paper"})
+    for s in db5b:
+        out.append({"kind": "model", "dataset": "db5", "subject": s, "model": "convlstm", "recipe": "fast_b"})
+        out.append({"kind": "model", "dataset": "db5", "subject": s, "model": "lstm", "recipe": "fast_b"})
+    for s in cote:
+        out.append({"kind": "model", "dataset": "coteallard", "subject": s, "model": "lstm_cnn", "recipe": "improved"})
+        out.append({"kind": "baselines", "dataset": "coteallard", "subject": s})
+    for s in db1[:5]:  # the Table-2 deep baselines on half the subjects, to fit the time budget
+        out.append({"kind": "model", "dataset": "db1", "subject": s, "model": "cnn", "recipe": "improved"})
+        out.append({"kind": "model", "dataset": "db1", "subject": s, "model": "lstm_cnn", "recipe": "improved",
+                    "wp": False})
+    for s in db5a:
+        out.append({"kind": "model", "dataset": "db5", "subject": s, "model": "lstm_cnn", "recipe": "improved"})
+        out.append({"kind": "baselines", "dataset": "db5", "subject": s})
+    for job in out:
+        job["name"] = job_name(job)
+    return out
+
+
+def job_name(job: dict[str, Any]) -> str:
+    if job["kind"] == "baselines":
+        return f"{job['dataset']}-s{job['subject']}-baselines"
+    model = job["model"] + ("_emg" if job.get("wp") is False else "")
+    return f"{job['dataset']}-s{job['subject']}-{model}-{job['recipe']}"
+
+
+def run_job(job: dict[str, Any], out: Path, threads: int) -> dict[str, Any]:
+    import torch
+
+    from emgflow.ml import checkpoint
+    from emgflow.ml.baselines import run_baselines
+    from emgflow.ml.datasets import dataset, load_subject
+    from emgflow.ml.train import default_pipeline, train_model
+
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    result: dict[str, Any] = {**job}
+    if job["kind"] == "baselines":
+        spec = dataset(job["dataset"])
+        subj = load_subject(spec, job["subject"])
+        pipe = default_pipeline(spec, "cnn", rate=subj.rate, paper=False)
+        result["metrics"] = {k: {m: v for m, v in met.items() if m not in DROP}
+                             for k, met in run_baselines(subj, pipe).items()}
+    else:
+        ckpt = train_model(job["dataset"], job["subject"], job["model"], recipe_name=job["recipe"],
+                           wp=job.get("wp", True), seed=0, device="cpu")
+        checkpoint.save(ckpt, out / "ckpt" / f"{job['name']}.pt")
+        result["metrics"] = {k: v for k, v in ckpt["metrics"].items() if k not in DROP}
+        result["epochs_run"] = len(ckpt["history"])
+        result["best_epoch"] = max((h["epoch"] for h in ckpt["history"] if h.get("best")), default=None)
+    result["seconds"] = time.perf_counter() - t0
+    return result
+
+
+def _worker(job: dict[str, Any], out: str, threads: int) -> str:
+    path = Path(out) / "jobs" / f"{job['name']}.json"
+    try:
+        result = run_job(job, Path(out), threads)
+    except Exception:  # one failed job must not stop the others; its traceback is kept
+        result = {**job, "error": traceback.format_exc()}
+    path.write_text(json.dumps(result, indent=1))
+    return f"{job['name']}: {'ERROR' if 'error' in result else 'done'} ({result.get('seconds', 0):.0f} s)"
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    a = np.asarray(values, dtype=float)
+    return {"mean": float(a.mean()), "sd": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "n": int(len(a))}
+
+
+def summarize(out: Path) -> dict[str, Any]:
+    """Mean +- SD per (dataset, model): accuracies for classifiers, CC / RMSE / NRMSE for regressors."""
+    groups: dict[str, dict[str, list[float]]] = {}
+    per_subject: dict[str, dict[str, dict[str, float]]] = {}
+    errors = []
+    for f in sorted((out / "jobs").glob("*.json")):
+        r = json.loads(f.read_text())
+        if "error" in r:
+            errors.append(r["name"])
+            continue
+        if r["kind"] == "baselines":
+            entries = {f"{r['dataset']}/{name}": m for name, m in r["metrics"].items()}
+        else:
+            model = r["model"] + ("_emg" if r.get("wp") is False else "")
+            entries = {f"{r['dataset']}/{model}/{r['recipe']}": r["metrics"]}
+        for key, m in entries.items():
+            keys = ("train_acc", "test_acc", "vote_acc", "top3_acc") if "test_acc" in m else ("cc", "rmse", "nrmse")
+            g = groups.setdefault(key, {})
+            row = {k: m[k] for k in keys}
+            if "smoothed3" in m:
+                row["cc_smoothed3"] = m["smoothed3"]["cc"]
+                row["nrmse_smoothed3"] = m["smoothed3"]["nrmse"]
+            for k, v in row.items():
+                g.setdefault(k, []).append(v)
+            per_subject.setdefault(key, {})[str(r["subject"])] = row
+    summary = {"groups": {k: {m: _stats(v) for m, v in g.items()} for k, g in groups.items()},
+               "per_subject": per_subject, "errors": errors}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    lines = ["| dataset / model / recipe | n | metrics (mean ± SD over subjects) |", "|---|---|---|"]
+    for key, g in summary["groups"].items():
+        n = next(iter(g.values()))["n"]
+        cells = ", ".join(f"{m} {s['mean']:.3f} ± {s['sd']:.3f}" for m, s in g.items())
+        lines.append(f"| {key} | {n} | {cells} |")
+    if errors:
+        lines.append(f"\nFailed jobs: {', '.join(errors)}")
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    return summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="runs/train_all", help="results folder")
+    ap.add_argument("--workers", type=int, default=2, help="parallel training processes")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    ap.add_argument("--quick", action="store_true", help="one subject per group")
+    ap.add_argument("--only", default="", help="run only jobs whose name contains this text")
+    ap.add_argument("--summarize", action="store_true", help="only rebuild the summary from finished jobs")
+    args = ap.parse_args()
+    out = Path(args.out)
+    (out / "jobs").mkdir(parents=True, exist_ok=True)
+    if not args.summarize:
+        todo = [j for j in jobs(args.quick) if args.only in j["name"]
+                and not (out / "jobs" / f"{j['name']}.json").exists()]
+        print(f"{len(todo)} jobs, {args.workers} workers x {args.threads} threads (pid {os.getpid()})", flush=True)
+        t0 = time.perf_counter()
+        with mp.get_context("spawn").Pool(args.workers, maxtasksperchild=1) as pool:
+            for line in pool.imap_unordered(_star, [(j, str(out), args.threads) for j in todo]):
+                print(f"[{time.perf_counter() - t0:6.0f} s] {line}", flush=True)
+    summary = summarize(out)
+    print((out / "summary.md").read_text())
+    sys.exit(1 if summary["errors"] else 0)
+
+
+def _star(args: tuple[dict[str, Any], str, int]) -> str:
+    return _worker(*args)
+
+
+if __name__ == "__main__":
+    main()

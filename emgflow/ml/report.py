@@ -1,0 +1,149 @@
+"""Report folder for one evaluated checkpoint: metrics JSON and PNG figures (matplotlib, Agg backend).
+
+Files: ``metrics.json`` (everything, baselines included), ``loss.png`` (train / validation loss
+per epoch); classifiers: ``confusion.png`` (per window and per repetition vote),
+``per_class.png``; regressors: ``trace.png`` (predicted vs true, one panel per joint) and
+``per_joint.png`` (CC and NRMSE per joint).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def loss_curves(history: list[dict[str, float]], path: Path) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    epochs = [h["epoch"] for h in history]
+    ax.plot(epochs, [h["train_loss"] for h in history], label="train")
+    if history and "val_loss" in history[0]:
+        ax.plot(epochs, [h["val_loss"] for h in history], label="validation")
+    best = [h["epoch"] for h in history if h.get("best")]
+    if best:
+        ax.axvline(best[-1], color="grey", ls=":", label=f"kept (epoch {best[-1]})")
+    ax.set(xlabel="epoch", ylabel="loss", title="loss per epoch")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def confusion_plot(cm: np.ndarray, vote_cm: np.ndarray, names: list[str], path: Path) -> None:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(13, 6))
+    for ax, m, title in ((axes[0], cm, "per window"), (axes[1], vote_cm, "repetition vote")):
+        rows = m.sum(1, keepdims=True)
+        frac = np.divide(m, rows, out=np.zeros(m.shape), where=rows > 0)
+        ax.imshow(frac, vmin=0, vmax=1, cmap="Blues")
+        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(names)), names, fontsize=7)
+        ax.set(xlabel="predicted", ylabel="true", title=f"confusion ({title}, row-normalised)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def per_class_plot(per_class: dict[str, float | None], baselines: dict[str, Any], path: Path) -> None:
+    plt = _plt()
+    names = list(per_class)
+    series = {"model": [per_class[n] or 0.0 for n in names]}
+    for name, m in baselines.items():
+        series[name] = [m["per_class_acc"].get(n) or 0.0 for n in names]
+    fig, ax = plt.subplots(figsize=(10, 4))
+    width = 0.8 / len(series)
+    for k, (label, values) in enumerate(series.items()):
+        ax.bar(np.arange(len(names)) + k * width, values, width, label=label)
+    ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=60, ha="right", fontsize=8)
+    ax.set(ylabel="per-window accuracy", ylim=(0, 1), title="accuracy per class")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def trace_plot(true: np.ndarray, pred: np.ndarray, rate: float, names: list[str], path: Path,
+               seconds: float = 60.0) -> None:
+    """Predicted vs true for every output over the first ``seconds`` of the test rows."""
+    plt = _plt()
+    n = true.shape[1]
+    cols = 2 if n > 1 else 1
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(12, 2 * rows), squeeze=False, sharex=True)
+    k = min(len(true), int(seconds * rate)) if rate else len(true)
+    t = np.arange(k) / rate if rate else np.arange(k)
+    for j in range(rows * cols):
+        ax = axes[j // cols][j % cols]
+        if j >= n:
+            ax.axis("off")
+            continue
+        ax.plot(t, true[:k, j], lw=1, label="true")
+        ax.plot(t, pred[:k, j], lw=1, label="predicted")
+        ax.set_title(names[j], fontsize=9)
+    axes[0][0].legend(fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel("test time (s, concatenated test rows)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def per_joint_plot(per_joint: dict[str, dict[str, float]], compare: dict[str, Any], path: Path) -> None:
+    plt = _plt()
+    names = list(per_joint)
+    series = {"model": per_joint}
+    series.update({k: v["per_joint"] for k, v in compare.items()})
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    width = 0.8 / len(series)
+    for ax, key in zip(axes, ("cc", "nrmse")):
+        for k, (label, pj) in enumerate(series.items()):
+            ax.bar(np.arange(len(names)) + k * width, [pj[n][key] for n in names], width, label=label)
+        ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=60, ha="right", fontsize=8)
+        ax.set(title=key.upper() + " per joint")
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(folder: str | Path, ckpt: dict[str, Any], metrics: dict[str, Any],
+                 baselines: dict[str, Any] | None = None) -> list[Path]:
+    """Write the report files; return their paths. ``baselines``: name -> metrics (same split)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    baselines = baselines or {}
+    written = []
+    summary = {k: v for k, v in metrics.items() if k not in ("predictions", "rows", "trace")}
+    doc = {"model": ckpt["config"], "data": ckpt["data"], "recipe": ckpt["recipe"], "pipeline": ckpt["pipeline"],
+           "metrics": summary, "training_metrics": ckpt.get("metrics", {}), "history": ckpt["history"],
+           "baselines": {k: {m: v for m, v in b.items() if m not in ("predictions", "rows", "trace")}
+                         for k, b in baselines.items()}}
+    path = folder / "metrics.json"
+    path.write_text(json.dumps(doc, indent=1))
+    written.append(path)
+    loss_curves(ckpt["history"], folder / "loss.png")
+    written.append(folder / "loss.png")
+    if ckpt["task"] == "classify":
+        names = list(ckpt["outputs"])
+        confusion_plot(np.array(metrics["confusion"]), np.array(metrics["vote_confusion"]), names,
+                       folder / "confusion.png")
+        per_class_plot(metrics["per_class_acc"], baselines, folder / "per_class.png")
+        written += [folder / "confusion.png", folder / "per_class.png"]
+    else:
+        tr = metrics["trace"]
+        trace_plot(np.array(tr["true"]), np.array(tr["pred"]), tr["rate"], list(ckpt["outputs"]), folder / "trace.png")
+        per_joint_plot(metrics["per_joint"], baselines, folder / "per_joint.png")
+        written += [folder / "trace.png", folder / "per_joint.png"]
+    return written

@@ -1,0 +1,68 @@
+"""Architectures: the seed tables' parameter counts, shapes, attention maths and carried state."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from emgflow.ml.models import LuongAttention, build, model_config  # noqa: E402
+
+
+def n_params(net: torch.nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def test_lstm_cnn_has_the_seed_table_layers():
+    net = build(model_config("lstm_cnn", n_outputs=53, channels=10, frames=15, planes=2, hidden=10))
+    convs = [m for m in net.cnn.net if isinstance(m, torch.nn.Conv2d)]
+    # Seed table: conv params 352, 9,248, 51,264, 20,544, 3,445; PyTorch LSTM(20 -> 10) 1,280; W_a 100.
+    assert [n_params(c) for c in convs] == [352, 9248, 51264, 20544, 3445]
+    assert n_params(net.lstm) == 1280 and n_params(net.attention) == 100
+    assert n_params(net) == 86233
+
+
+def test_le_convmn_matches_the_lab_model_size():
+    # LE_convMN((12, 200), ..., [64, 32, 10], (3, 3)): 278,297 parameters.
+    net = build(model_config("convlstm", n_outputs=10, channels=12, frames=200, hidden=[64, 32]))
+    assert [n_params(c) for c in net.cells] == [150016, 110720, 15160]
+    assert n_params(net) == 278297
+
+
+@pytest.mark.parametrize("model,planes,frames", [("lstm_cnn", 2, 15), ("lstm_cnn", 1, 15), ("cnn", 1, 15),
+                                                 ("lstm_cnn", 2, 20), ("cnn", 1, 30)])
+def test_classifier_shapes(model, planes, frames):
+    net = build(model_config(model, n_outputs=13, channels=16, frames=frames, planes=planes))
+    assert net(torch.randn(4, planes, frames, 16)).shape == (4, 13)
+
+
+def test_luong_general_attention_is_the_softmax_weighted_sum():
+    att = LuongAttention(5)
+    h = torch.randn(2, 7, 5)
+    scores = torch.einsum("btk,bsk->bts", att.w(h), h)  # (W_a h_t) . h_s
+    want = torch.einsum("bts,bsk->btk", torch.softmax(scores, -1), h)
+    torch.testing.assert_close(att(h), want)
+
+
+@pytest.mark.parametrize("model", ["convlstm", "lstm"])
+def test_recurrent_models_carry_and_reset_state(model):
+    torch.manual_seed(0)
+    net = build(model_config(model, n_outputs=10, channels=16, frames=20, hidden=[8] if model == "convlstm" else 16,
+                             step=1)).eval()
+    x1, x2 = torch.randn(3, 16, 20), torch.randn(3, 16, 20)
+    with torch.no_grad():
+        _, state = net(x1, [])
+        carried, _ = net(x2, state)
+        fresh, _ = net(x2, [])
+        masked, _ = net(x2, net.mask_state(state, torch.tensor([1.0, 0.0, 1.0])))
+    assert carried.shape == (3, 10)
+    assert not torch.allclose(carried, fresh)  # the memory matters
+    torch.testing.assert_close(masked[1], fresh[1])  # a reset lane starts from zero state
+    torch.testing.assert_close(masked[[0, 2]], carried[[0, 2]])
+
+
+def test_standardize_uses_the_stored_statistics():
+    net = build(model_config("cnn", n_outputs=3, channels=4, frames=15))
+    net.norm.set(torch.arange(4.0), torch.full((4,), 2.0))
+    x = torch.randn(2, 1, 15, 4)
+    torch.testing.assert_close(net.norm(x), (x - torch.arange(4.0)) / 2)
