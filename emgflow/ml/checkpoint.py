@@ -8,7 +8,8 @@ reads it without unpickling code):
   include the input normalisation statistics (``norm.mean`` / ``norm.std`` buffers);
 - ``input``: the raw stream the pipeline expects (``rate`` Hz, ``channels``, ``channel_names``);
 - ``pipeline``: the stock node specs between that stream and the model (the serving hop);
-  ``stream``: what arrives at the model (row ``rate``, ``shape`` of one row);
+  ``stream``: what arrives at the model (row ``rate``, ``shape`` of one row, ``channels`` =
+  electrodes, the width the pipeline's nodes report);
 - ``outputs``: class or joint names; ``target_mean`` / ``target_std`` (regression: the model
   predicts z-scored targets, the node de-normalises with these training statistics);
 - ``data`` (dataset, subjects, repetitions of each split, description), ``recipe``, ``seed``,
@@ -75,14 +76,14 @@ def check_stream(ckpt: dict[str, Any], *, rate: float | None, shape: tuple[int, 
     """Refuse a stream the model was not trained on, naming what differs.
 
     ``rate``: row rate arriving at the model; ``shape``: one row's shape; ``channels``: the
-    last axis (electrodes). Unknown values (None) are not checked.
+    stream's electrodes (``StreamInfo.channels``). Unknown values (None) are not checked.
     """
     want = ckpt["stream"]
     problems = []
     if task is not None and ckpt["task"] != task:
         problems.append(f"it is a {ckpt['task']} model, not a {task} model")
-    if channels is not None and channels != want["shape"][-1]:
-        problems.append(f"the stream has {channels} channels, the model expects {want['shape'][-1]}")
+    if channels is not None and channels != want["channels"]:
+        problems.append(f"the stream has {channels} channels, the model expects {want['channels']}")
     if shape is not None and tuple(shape) != tuple(want["shape"]):
         problems.append(f"rows are shaped {tuple(shape)}, the model expects {tuple(want['shape'])}")
     if rate and abs(rate - want["rate"]) > _RATE_TOLERANCE * max(1.0, want["rate"]):

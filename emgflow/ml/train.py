@@ -178,7 +178,7 @@ def fit_classifier(model: nn.Module, train: Windows, val: Windows, r: dict[str, 
             total_loss += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == yb).sum())
             if progress is not None:
-                progress({"epoch": epoch, "batch": b + 1, "batches": steps, "loss": float(loss)})
+                progress({"epoch": epoch, "batch": b + 1, "batches": steps, "loss": float(loss.detach())})
         row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": total_loss / n,
                "train_acc": correct / n}
         if len(val):
@@ -385,7 +385,7 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
         "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
         "input": {"rate": rate, "channels": target.channels, "channel_names": target.recordings[0].channel_names},
         "pipeline": pipeline,
-        "stream": {"rate": out_rate, "shape": list(train.x.shape[1:])},
+        "stream": {"rate": out_rate, "shape": list(train.x.shape[1:]), "channels": target.channels},
         "outputs": outputs,
         "data": {"dataset": spec.name, "description": spec.description, "mode": mode,
                  "subjects": [str(s.subject) for s in train_subjects], "test_subject": str(subject),

@@ -1,0 +1,57 @@
+"""`emgflow eval`: score a checkpoint on its test repetitions and write a report folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .common import console, err_console
+
+
+def eval_(
+    checkpoint_file: Annotated[Path, typer.Argument(help="Checkpoint written by `emgflow train`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder to write.")],
+    subject: Annotated[Optional[str], typer.Option(help="Subject to test on (default: the checkpoint's test subject).")] = None,
+    baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="Classifiers: also score LDA and RF on the same split.")] = True,
+    compare: Annotated[Optional[list[Path]], typer.Option(help="Other checkpoints (e.g. the LSTM baseline) scored alongside.")] = None,
+    threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 1,
+) -> None:
+    """Metrics JSON, confusion / per-class / loss / joint-trace PNGs and per-joint CC, RMSE, NRMSE."""
+    import torch
+
+    from ..ml import checkpoint
+    from ..ml.baselines import run_baselines
+    from ..ml.datasets import dataset, load_subject, parse_subject
+    from ..ml.evaluate import evaluate
+    from ..ml.report import write_report
+
+    torch.set_num_threads(threads)
+    try:
+        ckpt = checkpoint.load(checkpoint_file)
+        spec = dataset(ckpt["data"]["dataset"])
+        subj = load_subject(spec, parse_subject(spec, subject or ckpt["data"]["test_subject"]))
+        checkpoint.check_stream(ckpt, rate=None, channels=subj.channels)
+        if subj.rate != ckpt["input"]["rate"]:
+            raise checkpoint.CheckpointError(f"{subj.describe()} is sampled at {subj.rate:g} Hz; "
+                                             f"the model was trained at {ckpt['input']['rate']:g} Hz")
+    except (checkpoint.CheckpointError, ValueError) as exc:
+        err_console.print(f"[bold red]error[/] {exc}")
+        raise typer.Exit(code=2) from None
+    metrics = evaluate(ckpt, subj)
+    others = {}
+    if ckpt["task"] == "classify" and baselines:
+        others.update(run_baselines(subj, ckpt["pipeline"], ckpt["data"].get("train_step", 5), ckpt.get("seed", 0)))
+    for path in compare or []:
+        other = checkpoint.load(path)
+        others[f"{other['config']['model']} ({path.name})"] = evaluate(other, subj)
+    files = write_report(out, ckpt, metrics, others)
+    if ckpt["task"] == "classify":
+        rows = [("model", metrics)] + list(others.items())
+        for name, m in rows:
+            console.print(f"{name:>24}: per-window {m['test_acc']:.3f}  vote {m['vote_acc']:.3f}  top-3 {m['top3_acc']:.3f}")
+    else:
+        for name, m in [("model", metrics)] + list(others.items()):
+            console.print(f"{name:>24}: CC {m['cc']:.3f}  RMSE {m['rmse']:.3f}  NRMSE {m['nrmse']:.3f}")
+    console.print(f"wrote {len(files)} files to {out}")

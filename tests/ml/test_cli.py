@@ -1,0 +1,55 @@
+"""`emgflow train` and `emgflow eval` end to end on real recordings (one short epoch each)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("torch")
+
+from emgflow.cli.app import app  # noqa: E402
+
+runner = CliRunner()
+
+
+def test_train_then_eval_a_classifier_writes_the_report(data_dir, tmp_path):
+    model = tmp_path / "cnn.pt"
+    res = runner.invoke(app, ["train", "--model", "cnn", "--dataset", "db1", "--subject", "4", "--epochs", "1",
+                              "--train-step", "30", "--seed", "3", "--out", str(model)])
+    assert res.exit_code == 0, res.output
+    assert "per-window" in res.output and "rectify() -> lowpass(cutoff=1.0, order=1) -> emg_image" in res.output
+    res = runner.invoke(app, ["eval", str(model), "--out", str(tmp_path / "report")])
+    assert res.exit_code == 0, res.output
+    files = {p.name for p in (tmp_path / "report").iterdir()}
+    assert files == {"metrics.json", "loss.png", "confusion.png", "per_class.png"}
+    doc = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert set(doc["baselines"]) == {"lda", "rf"} and doc["data"]["test_reps"] == [2, 5, 7]
+    assert len(doc["metrics"]["per_class_acc"]) == 13 and doc["recipe"]["name"] == "improved"
+
+
+def test_train_from_yaml_then_eval_a_regressor(data_dir, tmp_path):
+    cfg = tmp_path / "b.yaml"
+    cfg.write_text("model: lstm\ndataset: db5\nsubject: 3\nepochs: 1\nhidden: 8\n")
+    model = tmp_path / "lstm.pt"
+    res = runner.invoke(app, ["train", "--config", str(cfg), "--out", str(model)])
+    assert res.exit_code == 0, res.output
+    assert "CC" in res.output and "long_exposure" in res.output
+    res = runner.invoke(app, ["eval", str(model), "--out", str(tmp_path / "rep")])
+    assert res.exit_code == 0, res.output
+    files = {p.name for p in (tmp_path / "rep").iterdir()}
+    assert files == {"metrics.json", "loss.png", "trace.png", "per_joint.png"}
+    joints = json.loads((tmp_path / "rep" / "metrics.json").read_text())["metrics"]["per_joint"]
+    assert set(joints["index PIP"]) == {"cc", "rmse", "nrmse"}
+
+
+def test_bad_options_are_clear_errors(tmp_path):
+    res = runner.invoke(app, ["train", "--model", "cnn", "--dataset", "db9", "--subject", "1", "--out", "x.pt"])
+    assert res.exit_code == 2 and "unknown dataset 'db9'" in res.output
+    res = runner.invoke(app, ["train", "--model", "cnn", "--dataset", "db1", "--subject", "5", "--out", "x.pt"])
+    assert res.exit_code == 2 and "db1 has no subject '5'" in res.output
+    res = runner.invoke(app, ["train", "--model", "cnn", "--dataset", "grip", "--subject", "v8", "--out", "x.pt"])
+    assert res.exit_code == 2 and "no class labels" in res.output
+    res = runner.invoke(app, ["eval", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "checkpoint not found" in res.output

@@ -1,0 +1,81 @@
+"""Tiny models trained for a few steps on real recordings: learning, determinism, one-file checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from emgflow.ml import checkpoint  # noqa: E402
+from emgflow.ml.train import predict_logits, train_model  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def classifier(data_dir):
+    """LSTM-CNN on DB1 S1, sparse training windows, 3 epochs (a few seconds)."""
+    torch.set_num_threads(1)
+    return train_model("db1", 1, "lstm_cnn", overrides={"epochs": 3}, train_step=15, hidden=8, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def regressor(data_dir):
+    """Stateful LSTM on DB5 S1 glove joints, 2 epochs."""
+    torch.set_num_threads(1)
+    return train_model("db5", 1, "lstm", overrides={"epochs": 2}, hidden=16, device="cpu")
+
+
+def test_classifier_learns_and_reports_the_protocol(classifier):
+    h = classifier["history"]
+    assert h[-1]["train_loss"] < h[0]["train_loss"]
+    m = classifier["metrics"]
+    assert m["test_acc"] > 1.5 / 13  # well above chance after three epochs
+    assert 0 <= m["vote_acc"] <= 1 and m["segments"] == 3 * 13  # 12 movements + 1 rest per test repetition
+    assert set(m["sliding_vote_acc"]) == {"5", "10", "20"}
+    assert classifier["data"]["test_reps"] == [2, 5, 7] and 10 not in classifier["data"]["train_reps"]
+    assert classifier["stream"] == {"rate": 100 / 15, "shape": [2, 15, 10], "channels": 10}
+
+
+def test_regressor_learns_and_scores_joints_in_glove_units(regressor):
+    h = regressor["history"]
+    assert h[-1]["train_loss"] < h[0]["train_loss"]
+    m = regressor["metrics"]
+    assert len(m["per_joint"]) == 10 and m["cc"] > 0.2
+    assert 0 < m["nrmse"] < 1 and m["rmse"] > 1  # de-normalised: raw glove units, not z-scores
+    assert len(regressor["target_mean"]) == 10
+
+
+def test_checkpoint_is_one_weights_only_file(classifier, tmp_path):
+    path = checkpoint.save(classifier, tmp_path / "m.pt")
+    raw = torch.load(path, weights_only=True)  # plain types and tensors only
+    assert raw["format"] == checkpoint.FORMAT and raw["pipeline"] == classifier["pipeline"]
+    assert raw["input"] == {"rate": 100.0, "channels": 10, "channel_names": [f"ch{i}" for i in range(10)]}
+    assert "norm.mean" in raw["state_dict"]
+    x = np.random.default_rng(0).random((5, 2, 15, 10), dtype=np.float32)
+    a = predict_logits(checkpoint.model_from(classifier), x, torch.device("cpu"))
+    b = predict_logits(checkpoint.model_from(checkpoint.load(path)), x, torch.device("cpu"))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_checkpoint_refuses_a_mismatched_stream(classifier, tmp_path):
+    with pytest.raises(checkpoint.CheckpointError, match="16 channels, the model expects 10"):
+        checkpoint.check_stream(classifier, rate=None, channels=16)
+    with pytest.raises(checkpoint.CheckpointError, match=r"13\.3333 Hz, the model expects 6\.66667 Hz"):
+        checkpoint.check_stream(classifier, rate=200 / 15)
+    with pytest.raises(checkpoint.CheckpointError, match="not a regress model"):
+        checkpoint.check_stream(classifier, rate=None, task="regress")
+    checkpoint.check_stream(classifier, rate=100 / 15, channels=10, shape=(2, 15, 10), task="classify")
+    bad = tmp_path / "bad.pt"
+    torch.save({"weights": torch.zeros(2)}, bad)
+    with pytest.raises(checkpoint.CheckpointError, match="not an emgflow model checkpoint"):
+        checkpoint.load(bad)
+
+
+def test_same_seed_same_model(data_dir):
+    torch.set_num_threads(1)
+    runs = [train_model("db1", 2, "cnn", overrides={"epochs": 1}, train_step=30, seed=7, device="cpu")
+            for _ in range(2)]
+    for k, v in runs[0]["state_dict"].items():
+        assert torch.equal(v, runs[1]["state_dict"][k]), k
+    other = train_model("db1", 2, "cnn", overrides={"epochs": 1}, train_step=30, seed=8, device="cpu")
+    assert not torch.equal(other["state_dict"]["cnn.net.1.weight"], runs[0]["state_dict"]["cnn.net.1.weight"])
