@@ -1,7 +1,7 @@
 """Seed-model input images: EMG images, wavelet-packet (WP) images and "long exposure" RMS images.
 
 - ``emg_image`` (Chen & Luo): each sliding window of an envelope stream, ``frames x channels``,
-  optionally min-max normalised over the whole image.
+  min-max normalised over the whole image (the seed), log-compressed, or raw.
 - ``wp_image``: the same EMG image stacked with a WP image of the same size (model A's input).
   ``tree15`` (default): per channel, the 15-sample window padded to 16 and split by a full
   level-3 Haar packet tree; the 15 node energies (root, level 1, 2, 3 in frequency order) form
@@ -26,7 +26,9 @@ from emgflow.params import Param
 
 from .window import SlidingWindows, WindowedNode, sliding_windows
 
-NORMS = ("minmax", "none")
+NORMS = ("minmax", "log", "none")
+LOG_FLOOR = 0.01
+"""``log`` images are ``ln(x + LOG_FLOOR)``: envelopes vary multiplicatively between repetitions."""
 WP_MODES = ("tree15", "framewise")
 WP_BANDS = ("aa", "ad", "da", "dd")
 """Level-2 Haar packet nodes by path (a = low-pass, d = high-pass), as pywt names them."""
@@ -42,9 +44,17 @@ def minmax(images: np.ndarray) -> np.ndarray:
 
 
 def emg_image(windows: np.ndarray, norm: str = "minmax") -> np.ndarray:
-    """EMG images from windows ``(n, frames, channels)``: ``(n, 1, frames, channels)`` float32."""
+    """EMG images from windows ``(n, frames, channels)``: ``(n, 1, frames, channels)`` float32.
+
+    ``norm``: ``minmax`` scales each image to [0, 1]; ``log`` takes ``ln(x + LOG_FLOOR)`` of an
+    envelope (never negative); ``none`` keeps the values.
+    """
     images = np.asarray(windows, dtype=np.float32)[:, None]
-    return minmax(images) if norm == "minmax" else images
+    if norm == "minmax":
+        return minmax(images)
+    if norm == "log":
+        return np.log(np.maximum(images, 0) + np.float32(LOG_FLOOR))
+    return images
 
 
 def _haar_split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -132,7 +142,7 @@ def wp_image(windows: np.ndarray, mode: str = "tree15", norm: str = "minmax",
     else:
         wp = np.asarray(energy_windows, dtype=np.float32)
     wp = wp[:, None].astype(np.float32)
-    return np.concatenate([emg_image(windows, norm), minmax(wp) if norm == "minmax" else wp], axis=1)
+    return np.concatenate([emg_image(windows, norm), minmax(wp) if norm == "minmax" else wp], axis=1)  # WP: log1p already
 
 
 def wp_images_offline(x: np.ndarray, window: int, step: int, mode: str = "tree15", band: str = "ad",
@@ -154,7 +164,8 @@ class EmgImage(WindowedNode):
     kind = "emg_image"
     window = Param(int, 15, ge=1, unit="samples", help="image height: frames (samples) per window")
     step = Param(int, 15, ge=1, unit="samples", help="hop between consecutive images")
-    norm = Param(str, "minmax", choices=NORMS, help="per-image min-max to [0, 1], or raw values")
+    norm = Param(str, "minmax", choices=NORMS,
+                 help="per-image min-max to [0, 1], log of the envelope (ln(x + 0.01)), or raw values")
 
     def reduce(self, windows: np.ndarray) -> np.ndarray:
         return emg_image(windows, self.norm)
@@ -166,7 +177,9 @@ class WpImage(WindowedNode):
     kind = "wp_image"
     window = Param(int, 15, ge=1, unit="samples", help="image height: frames (samples) per window")
     step = Param(int, 15, ge=1, unit="samples", help="hop between consecutive images")
-    norm = Param(str, "minmax", choices=NORMS, help="per-image min-max of each plane to [0, 1], or raw values")
+    norm = Param(str, "minmax", choices=NORMS,
+                 help="per-image min-max of each plane to [0, 1], log of the EMG plane (the WP plane is "
+                      "log1p energies already), or raw values")
     mode = Param(str, "tree15", choices=WP_MODES,
                  help="tree15: 15 packet-node energies per channel (needs window 15); "
                       "framewise: one level-2 node's energy over the 16 samples ending at each frame")

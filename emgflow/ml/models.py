@@ -141,9 +141,11 @@ class LeConvMN(nn.Module):
 
     def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         x = self.norm(x).unsqueeze(1)
-        if not state:
-            state = [x.new_zeros(x.shape[0], cell.hidden, x.shape[2], x.shape[3])
-                     for cell in self.cells for _ in range(2)]
+        if len(state) == 0:
+            state = []
+            for cell in self.cells:
+                zeros = x.new_zeros(x.shape[0], cell.hidden, x.shape[2], x.shape[3])
+                state += [zeros, zeros]
         new: State = []
         for k, cell in enumerate(self.cells):
             h, c = cell(x, state[2 * k], state[2 * k + 1])
