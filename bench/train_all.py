@@ -142,6 +142,11 @@ def summarize(out: Path) -> dict[str, Any]:
         n = next(iter(g.values()))["n"]
         cells = ", ".join(f"{m} {s['mean']:.3f} ± {s['sd']:.3f}" for m, s in g.items())
         lines.append(f"| {key} | {n} | {cells} |")
+    lines += ["", "Per subject (classifiers: per-window / vote accuracy; regressors: CC / NRMSE):", ""]
+    for key, rows in per_subject.items():
+        a, b = ("test_acc", "vote_acc") if "test_acc" in next(iter(rows.values())) else ("cc", "nrmse")
+        cells = ", ".join(f"{s}: {r[a]:.3f}/{r[b]:.3f}" for s, r in rows.items())
+        lines.append(f"- {key}: {cells}")
     if errors:
         lines.append(f"\nFailed jobs: {', '.join(errors)}")
     (out / "summary.md").write_text("\n".join(lines) + "\n")

@@ -170,7 +170,6 @@ def fit_classifier(model: nn.Module, train: Windows, val: Windows, r: dict[str, 
             xb, yb = x_all[idx], y_all[idx]
             if r.get("noise_snr_db"):
                 xb = _noisy(xb, r["noise_snr_db"], gen)
-
             xb, yb = xb.to(device), yb.to(device)
             logits = model(xb)
             loss = loss_fn(logits, yb)
