@@ -13,9 +13,12 @@ from .common import console, err_console
 def eval_(
     checkpoint_file: Annotated[Path, typer.Argument(help="Checkpoint written by `emgflow train`.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder to write.")],
-    subject: Annotated[Optional[str], typer.Option(help="Subject to test on (default: the checkpoint's test subject).")] = None,
-    baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="Classifiers: also score LDA and RF on the same split.")] = True,
-    compare: Annotated[Optional[list[Path]], typer.Option(help="Other checkpoints (e.g. the LSTM baseline) scored alongside.")] = None,
+    subject: Annotated[Optional[str], typer.Option(
+        help="Subject to test on (default: the checkpoint's test subject).")] = None,
+    baselines: Annotated[bool, typer.Option(
+        "--baselines/--no-baselines", help="Classifiers: also score LDA and RF on the same split.")] = True,
+    compare: Annotated[Optional[list[Path]], typer.Option(
+        help="Other checkpoints (e.g. the LSTM baseline) scored alongside.")] = None,
     threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 1,
 ) -> None:
     """Metrics JSON, confusion / per-class / loss / joint-trace PNGs and per-joint CC, RMSE, NRMSE."""
@@ -50,7 +53,8 @@ def eval_(
     if ckpt["task"] == "classify":
         rows = [("model", metrics)] + list(others.items())
         for name, m in rows:
-            console.print(f"{name:>24}: per-window {m['test_acc']:.3f}  vote {m['vote_acc']:.3f}  top-3 {m['top3_acc']:.3f}")
+            console.print(f"{name:>24}: per-window {m['test_acc']:.3f}  vote {m['vote_acc']:.3f}  "
+                          f"top-3 {m['top3_acc']:.3f}")
     else:
         for name, m in [("model", metrics)] + list(others.items()):
             console.print(f"{name:>24}: CC {m['cc']:.3f}  RMSE {m['rmse']:.3f}  NRMSE {m['nrmse']:.3f}")

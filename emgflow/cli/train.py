@@ -31,20 +31,25 @@ def _config(path: Path | None) -> dict[str, Any]:
 
 def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint file to write (.pt).")],
-    model: Annotated[Optional[str], typer.Option(help="lstm_cnn, cnn (classifiers); convlstm, lstm (regressors).")] = None,
+    model: Annotated[Optional[str], typer.Option(
+        help="lstm_cnn, cnn (classifiers); convlstm, lstm (regressors).")] = None,
     dataset: Annotated[Optional[str], typer.Option(help="db1, db5, coteallard, grip.")] = None,
-    subject: Annotated[Optional[str], typer.Option(help="Subject id (e.g. 1, Male0, v8); the test subject in cross mode.")] = None,
+    subject: Annotated[Optional[str], typer.Option(
+        help="Subject id (e.g. 1, Male0, v8); the test subject in cross mode.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML file with any of these options.")] = None,
-    recipe: Annotated[Optional[str], typer.Option(help="paper or improved (classifiers); paper_b or fast_b (regressors).")] = None,
-    mode: Annotated[Optional[str], typer.Option(help="subject: train and test on one subject; cross: train on the others.")] = None,
-    wp: Annotated[Optional[bool], typer.Option("--wp/--no-wp", help="lstm_cnn: stack the wavelet-packet image.")] = None,
+    recipe: Annotated[Optional[str], typer.Option(
+        help="paper or improved (classifiers); paper_b or fast_b (regressors).")] = None,
+    mode: Annotated[Optional[str], typer.Option(
+        help="subject: train and test on one subject; cross: train on the others.")] = None,
+    wp: Annotated[Optional[bool], typer.Option(
+        "--wp/--no-wp", help="lstm_cnn: stack the wavelet-packet image.")] = None,
     wp_mode: Annotated[Optional[str], typer.Option(help="WP image: tree15 or framewise.")] = None,
     frames: Annotated[Optional[int], typer.Option(help="Image height / exposure length in frames.")] = None,
     hidden: Annotated[Optional[str], typer.Option(help="LSTM hidden size, or ConvLSTM channels as 64,32.")] = None,
     train_step: Annotated[Optional[int], typer.Option(help="Hop between training images (samples).")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Override the recipe's epochs.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Override the recipe's learning rate.")] = None,
-    batch: Annotated[Optional[int], typer.Option(help="Override the recipe's batch size (classifiers).")] = None,
+    batch: Annotated[Optional[int], typer.Option(help="Override the recipe's batch size.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed: same seed, same model.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads.")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto (CUDA when present), cpu or cuda.")] = None,

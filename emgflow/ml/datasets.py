@@ -113,7 +113,8 @@ def build_nodes(pipeline: Sequence[dict[str, Any]]) -> list[Any]:
     return [resolve(spec["type"])(**{k: v for k, v in spec.items() if k != "type"}) for spec in pipeline]
 
 
-def run_pipeline(pipeline: Sequence[dict[str, Any]], emg: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray, float]:
+def run_pipeline(pipeline: Sequence[dict[str, Any]], emg: np.ndarray,
+                 rate: float) -> tuple[np.ndarray, np.ndarray, float]:
     """Run a recording through the pipeline's nodes as one message.
 
     Returns ``(rows, last_sample, out_rate)``: the model inputs, the input-sample index of
@@ -223,8 +224,7 @@ def windows_from(recordings: Sequence[Recording], pipeline: Sequence[dict[str, A
                  target: str | None = None, target_columns: Sequence[int] | None = None) -> Windows:
     """Run every recording through the pipeline and label each row by its last sample."""
     parts: list[Windows] = []
-    seg_offset = 0
-    for s, rec in enumerate(recordings):
+    for rec in recordings:
         rows, last, rate = run_pipeline(pipeline, rec.emg, rec.rate)
         if not len(rows):
             continue
@@ -235,15 +235,30 @@ def windows_from(recordings: Sequence[Recording], pipeline: Sequence[dict[str, A
         if target is not None:
             tgt = rec.streams[target][last]
             tgt = tgt[:, list(target_columns)] if target_columns is not None else tgt
-        parts.append(Windows(rows.astype(np.float32), rep[last], seg[last] + seg_offset, np.full(len(rows), s),
+        parts.append(Windows(rows.astype(np.float32), rep[last], seg[last], np.zeros(len(rows), dtype=np.int64),
                              np.arange(len(rows)), None if label is None else label[last].astype(np.int64),
                              None if tgt is None else tgt.astype(np.float32), rate))
-        seg_offset += int(seg[-1]) + 1
     if not parts:
         raise ValueError("no windows: every recording is shorter than the pipeline's window")
-    cat = lambda name: None if getattr(parts[0], name) is None else np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
-    return Windows(cat("x"), cat("repetition"), cat("segment"), cat("stream"), cat("index"), cat("label"),
-                   cat("target"), parts[0].rate)
+    return concat_windows(parts)
+
+
+def concat_windows(parts: Sequence[Windows]) -> Windows:
+    """Several sets of windows as one; streams and segments renumbered so they stay distinct."""
+    streams, segments = [], []
+    stream_offset = segment_offset = 0
+    for p in parts:
+        streams.append(p.stream + stream_offset)
+        segments.append(p.segment + segment_offset)
+        stream_offset += int(p.stream.max()) + 1 if len(p) else 0
+        segment_offset += int(p.segment.max()) + 1 if len(p) else 0
+
+    def cat(name: str) -> np.ndarray | None:
+        first = getattr(parts[0], name)
+        return None if first is None else np.concatenate([getattr(p, name) for p in parts])
+
+    return Windows(cat("x"), cat("repetition"), np.concatenate(segments), np.concatenate(streams), cat("index"),
+                   cat("label"), cat("target"), parts[0].rate)
 
 
 def subsample_rest(w: Windows, per_rep: int, seed: int = 0) -> Windows:

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .datasets import (DatasetSpec, Windows, classification_windows, contiguous_runs, dataset, load_subject,
-                       pipeline_rate, windows_from)
+from .datasets import (DatasetSpec, Windows, classification_windows, concat_windows, contiguous_runs, dataset,
+                       load_subject, pipeline_rate, windows_from)
 from .evaluate import correlation
 from .models import CLASSIFIERS, REGRESSORS, build, model_config
 
@@ -354,8 +354,8 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
     held = set(spec.test) | set(spec.val)
     if classify:
         parts = [classification_windows(s, pipeline, train_step, pipeline[-1]["step"], seed) for s in train_subjects]
-        train = _concat([p["train"] for p in parts])
-        val = _concat([p["val"] for p in parts])
+        train = concat_windows([p["train"] for p in parts])
+        val = concat_windows([p["val"] for p in parts])
         n_out = len(target.class_names())
         x = train.x
         cfg = model_config(model, n_outputs=n_out, channels=x.shape[-1], frames=x.shape[2], planes=x.shape[1],
@@ -369,8 +369,8 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
     else:
         ws = [windows_from(s.recordings, pipeline, target=spec.target, target_columns=spec.target_columns)
               for s in train_subjects]
-        train = _concat([w.take(~np.isin(w.repetition, list(held))) for w in ws])
-        val = _concat([w.split(spec.val) for w in ws])
+        train = concat_windows([w.take(~np.isin(w.repetition, list(held))) for w in ws])
+        val = concat_windows([w.split(spec.val) for w in ws])
         mean, std = train.target.mean(0), train.target.std(0).clip(1e-6)
         train.target, val.target = (train.target - mean) / std, (val.target - mean) / std
         cfg = model_config(model, n_outputs=train.target.shape[1], channels=train.x.shape[1],
@@ -405,19 +405,3 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
         metrics["train_acc"] = float(np.mean([h["train_acc"] for h in history[-5:]]))
     ckpt["metrics"] = {k: v for k, v in metrics.items() if k not in ("predictions", "rows", "trace")}
     return ckpt
-
-
-def _concat(parts: list[Windows]) -> Windows:
-    """Windows of several subjects as one set (streams renumbered so they stay distinct)."""
-    if len(parts) == 1:
-        return parts[0]
-    offset, streams, segs = 0, [], []
-    seg_offset = 0
-    for p in parts:
-        streams.append(p.stream + offset)
-        segs.append(p.segment + seg_offset)
-        offset += int(p.stream.max()) + 1 if len(p) else 0
-        seg_offset += int(p.segment.max()) + 1 if len(p) else 0
-    cat = lambda name: None if getattr(parts[0], name) is None else np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
-    return Windows(cat("x"), cat("repetition"), np.concatenate(segs), np.concatenate(streams), cat("index"),
-                   cat("label"), cat("target"), parts[0].rate)

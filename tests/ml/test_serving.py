@@ -10,9 +10,8 @@ torch = pytest.importorskip("torch")
 from emgflow.errors import ParamError  # noqa: E402
 from emgflow.message import StreamInfo  # noqa: E402
 from emgflow.ml import checkpoint  # noqa: E402
-from emgflow.ml.datasets import build_nodes, run_pipeline  # noqa: E402
+from emgflow.ml.datasets import Windows, build_nodes, run_pipeline  # noqa: E402
 from emgflow.ml.train import predict_stream, train_model  # noqa: E402
-from emgflow.ml.datasets import Windows  # noqa: E402
 from emgflow.recordings import load  # noqa: E402
 from emgflow.testing import chunk, concat, run_node  # noqa: E402
 from nodes.regress import Regress  # noqa: E402
