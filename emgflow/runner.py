@@ -208,8 +208,8 @@ class Runner:
                 if self.stopping:
                     return 0
                 self.heartbeat()
-            if self.inputs:
-                self.run_consumer()
+            if self.inputs or type(self.node).generate is Node.generate:
+                self.run_consumer()  # tick-only nodes (timers, watchdogs) share the consumer loop
             else:
                 self.run_source()
             self.publish(self.node.normalize(self.node.finish()), 0)

@@ -43,9 +43,9 @@ class LatencyLog:
         self.n += 1
 
     def _values(self, arr: np.ndarray, last: int | None = None) -> np.ndarray:
-        n = min(self.n, self.capacity)
-        vals = arr[:n] if self.n <= self.capacity else np.roll(arr, -(self.n % self.capacity))
-        return vals[-last:] if last else vals
+        """The newest ``last`` entries (all kept ones by default), oldest first, without copying the ring."""
+        k = min(self.n, self.capacity, last or self.capacity)
+        return arr[np.arange(self.n - k, self.n) % self.capacity]
 
     def summary(self, last: int = 2000) -> dict[str, float]:
         """p50/p99/max of the newest ``last`` end-to-end latencies (cheap: used in heartbeats)."""

@@ -60,6 +60,20 @@ class ServedModel:
             check_stream(self.ckpt, rate=rate)
             self.checked_rate = True
 
+    def rows(self, node: Node, guard: StreamGuard, msg: Msg) -> tuple[Any, int] | None:
+        """The message's rows as a float32 tensor and their start index, or None when the
+        message is dropped (malformed or mis-shaped rows are counted on ``node``)."""
+        accepted = guard.accept(msg)
+        if accepted is None:
+            return None
+        data, start = accepted
+        if tuple(data.shape[1:]) != self.shape:
+            node.count("in.malformed")
+            node.log.debug("dropped rows shaped %s; the model expects %s", data.shape[1:], self.shape)
+            return None
+        self.check_rate(msg.rate)
+        return self.torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)), start
+
 
 class Classify(Node):
     """Classify each input image with a trained checkpoint: class id on ``out``, probabilities on ``proba``."""
@@ -85,19 +99,13 @@ class Classify(Node):
 
     def process(self, msg: Msg) -> dict[str, Msg] | None:
         served = self._served
-        accepted = self._guard.accept(msg)
+        accepted = served.rows(self, self._guard, msg)
         if accepted is None:
             return None
-        data, start = accepted
-        if tuple(data.shape[1:]) != served.shape:
-            self.count("in.malformed")
-            self.log.debug("dropped rows shaped %s; the model expects %s", data.shape[1:], served.shape)
-            return None
-        served.check_rate(msg.rate)
-        torch = served.torch
-        with torch.inference_mode():
-            logits = served.net(torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)))
-            proba = torch.softmax(logits, dim=1).numpy()
+        rows, start = accepted
+        with served.torch.inference_mode():
+            logits = served.net(rows)
+            proba = served.torch.softmax(logits, dim=1).numpy()
         classes = proba.argmax(axis=1).astype(np.int64)[:, None]
         meta = {**msg.meta, **self._meta}
         return {"out": msg.replace(data=classes, start=start, meta=meta, trace=list(msg.trace)),

@@ -49,22 +49,16 @@ class Regress(Node):
     def process(self, msg: Msg) -> Msg | None:
         served = self._served
         gap = self._expected is not None and msg.start > self._expected
-        accepted = self._guard.accept(msg)
+        accepted = served.rows(self, self._guard, msg)
         if accepted is None:
             return None
-        data, start = accepted
-        if tuple(data.shape[1:]) != served.shape:
-            self.count("in.malformed")
-            self.log.debug("dropped rows shaped %s; the model expects %s", data.shape[1:], served.shape)
-            return None
-        served.check_rate(msg.rate)
+        rows, start = accepted
         if gap:
             self._state = []  # rows were lost upstream: the memory no longer matches the stream
             self.count("state_reset")
-        self._expected = start + len(data)
+        self._expected = start + len(rows)
         torch = served.torch
-        rows = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
-        out = np.empty((len(data), len(self._mean)), dtype=np.float32)
+        out = np.empty((len(rows), len(self._mean)), dtype=np.float32)
         with torch.inference_mode():
             for i in range(len(rows)):
                 y, self._state = served.net(rows[i:i + 1], self._state)

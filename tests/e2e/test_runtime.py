@@ -172,3 +172,36 @@ def test_tcp_transport(tmp_path, transport):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert len(np.load(tmp_path / "rec.npz")["emg"]) == 30
+
+
+TICKER = '''
+import numpy as np
+from emgflow import Msg, Node, Out
+
+class Ticker(Node):
+    """A source with no generate(): it emits from tick() every 10 ms (a test node)."""
+    tick_ms = 10.0
+    out = Out()
+
+    def setup(self):
+        self.k = 0
+
+    def tick(self):
+        self.k += 1
+        return Msg(data=np.full((1, 1), self.k - 1, np.float32), rate=100.0, start=self.k - 1)
+'''
+
+
+def test_tick_only_source_runs(tmp_path):
+    (tmp_path / "ticker.py").write_text(TICKER)
+    g = write(tmp_path, """
+        nodes:
+          t: {type: "ticker:Ticker"}
+          rec: {type: npz, inputs: {in: t.out}, params: {path: rec.npz}}
+        """)
+    proc = start_run(g, "--duration", "1.0", env={"PYTHONPATH": str(tmp_path)})
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    ticks = np.load(tmp_path / "rec.npz")["emg"][:, 0]
+    assert len(ticks) >= 20
+    np.testing.assert_array_equal(ticks, np.arange(len(ticks)))

@@ -14,21 +14,7 @@ from emgflow.data import data_path
 from nodes.hand import (GESTURE_PRESETS, GRIPS, MODELS, HandCommand, HandOutput, HandSafety,
                         resolve_gestures)
 
-MS = 1_000_000
-
-
-class FakeClock:
-    """A now_ns stand-in that only moves when told to."""
-
-    def __init__(self, t_ns: int = 10_000 * MS) -> None:
-        self.t = t_ns
-
-    def __call__(self) -> int:
-        return self.t
-
-    def advance(self, ms: float) -> int:
-        self.t += int(ms * MS)
-        return self.t
+from .fake_clock import MS, FakeClock
 
 
 class RecordingHand(HandOutput):

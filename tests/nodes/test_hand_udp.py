@@ -14,19 +14,7 @@ from emgflow import Msg
 from nodes.hand import MODELS
 from nodes.hand_udp import HandUdp
 
-MS = 1_000_000
-
-
-class FakeClock:
-    def __init__(self, t_ns: int = 10_000 * MS) -> None:
-        self.t = t_ns
-
-    def __call__(self) -> int:
-        return self.t
-
-    def advance(self, ms: float) -> int:
-        self.t += int(ms * MS)
-        return self.t
+from .fake_clock import MS, FakeClock
 
 
 @pytest.fixture
