@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import math
 from functools import lru_cache
 
 import msgpack
@@ -14,6 +13,9 @@ from .message import Msg
 
 SCHEMA_VERSION = 1
 _MAX_META_BYTES = 1 << 20
+
+
+_pack = msgpack.Packer(use_bin_type=True).pack  # one reused packer: packb builds a new one per call
 
 
 class MalformedFrame(ValueError):
@@ -36,7 +38,7 @@ def encode(topic: bytes, msg: Msg, *, eos: bool = False) -> list[Any]:
     }
     if eos:
         header["e"] = True
-    return [topic, msgpack.packb(header, use_bin_type=True), data]
+    return [topic, _pack(header), data]
 
 
 def decode(frames: Sequence[bytes]) -> tuple[Msg, bool]:
@@ -55,13 +57,12 @@ def decode(frames: Sequence[bytes]) -> tuple[Msg, bool]:
     try:
         dtype = _dtype(header["d"])
         shape = header["s"]
-        if not all(type(n) is int and n >= 0 for n in shape):
-            raise MalformedFrame(f"bad shape {shape!r}")
         payload = frames[2]
-        expected = dtype.itemsize * math.prod(shape)
-        if len(payload) != expected:
-            raise MalformedFrame(f"payload has {len(payload)} bytes, header says {expected}")
-        data = np.frombuffer(payload, dtype=dtype).reshape(shape)
+        # ndarray() refuses non-integer or negative dimensions and a buffer too small (TypeError /
+        # ValueError) without allocating; a payload with bytes to spare is refused just after.
+        data = np.ndarray(shape, dtype, payload)
+        if data.nbytes != len(payload):
+            raise MalformedFrame(f"payload has {len(payload)} bytes, header says {data.nbytes}")
         meta, trace = header["m"], header["tr"]
         if type(meta) is not dict or type(trace) is not list:
             raise MalformedFrame("meta must be a map and trace a list")
