@@ -10,7 +10,7 @@ import typer
 from .common import console, err_console
 
 CONFIG_KEYS = ("model", "dataset", "subject", "recipe", "mode", "wp", "wp_mode", "frames", "hidden", "train_step",
-               "seed", "threads", "device", "epochs", "lr", "batch")
+               "seed", "threads", "device", "epochs", "lr", "batch", "highpass", "refit")
 
 
 def _config(path: Path | None) -> dict[str, Any]:
@@ -47,6 +47,10 @@ def train(
     frames: Annotated[Optional[int], typer.Option(help="Image height / exposure length in frames.")] = None,
     hidden: Annotated[Optional[str], typer.Option(help="LSTM hidden size, or ConvLSTM channels as 64,32.")] = None,
     train_step: Annotated[Optional[int], typer.Option(help="Hop between training images (samples).")] = None,
+    highpass: Annotated[Optional[float], typer.Option(
+        help="Raw EMG: a causal 4th-order high-pass (Hz) first in the pipeline.")] = None,
+    refit: Annotated[Optional[bool], typer.Option(
+        "--refit/--no-refit", help="After validation picks the epoch count, retrain on all training reps.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Override the recipe's epochs.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Override the recipe's learning rate.")] = None,
     batch: Annotated[Optional[int], typer.Option(help="Override the recipe's batch size.")] = None,
@@ -76,7 +80,7 @@ def train(
     hid: Any = opts.get("hidden")
     if isinstance(hid, str):
         hid = [int(h) for h in hid.split(",")] if "," in hid or opts["model"] == "convlstm" else int(hid)
-    overrides = {k: opts[k] for k in ("epochs", "lr", "batch") if k in opts}
+    overrides = {k: opts[k] for k in ("epochs", "lr", "batch", "refit") if k in opts}
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                   TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("epoch 1", total=None, info="")
@@ -94,7 +98,8 @@ def train(
                                mode=opts.get("mode", "subject"), wp=opts.get("wp", True),
                                wp_mode=opts.get("wp_mode", "tree15"), frames=opts.get("frames"), hidden=hid,
                                train_step=int(opts.get("train_step", 5)), seed=int(opts.get("seed", 0)),
-                               device=opts.get("device", "auto"), progress=progress)
+                               device=opts.get("device", "auto"), highpass=opts.get("highpass"),
+                               progress=progress)
         except ValueError as exc:
             err_console.print(f"[bold red]error[/] {exc}")
             raise typer.Exit(code=2) from None

@@ -55,7 +55,8 @@ def run_baselines(subj: Subject, pipeline: list[dict[str, Any]], train_step: int
     """Score each baseline on the subject's test repetitions with the model pipeline's windows.
 
     The image node at the end of ``pipeline`` is replaced by the ``features`` node with the
-    same window and hop; training windows use ``train_step`` as the deep models do.
+    same window and hop; training windows use ``train_step`` as the deep models do. Baselines
+    select nothing, so they train on every training repetition, validation ones included.
     """
     from .evaluate import classification_metrics
 
@@ -66,7 +67,7 @@ def run_baselines(subj: Subject, pipeline: list[dict[str, Any]], train_step: int
     names_ = subj.class_names()
     out = {}
     for name in names:
-        proba, train_acc = fit_proba(name, w["train"], w["test"], len(names_), seed)
+        proba, train_acc = fit_proba(name, w["fit"], w["test"], len(names_), seed)
         metrics = classification_metrics(proba, w["test"], len(names_), names_)
         metrics["train_acc"] = train_acc
         metrics["features"] = feats[-1]

@@ -302,7 +302,11 @@ def load_subject(spec: DatasetSpec, subject: Any) -> Subject:
 
 def classification_windows(subj: Subject, pipeline: Sequence[dict[str, Any]], train_step: int,
                            test_step: int, split_seed: int = 0) -> dict[str, Windows]:
-    """Train / val / test windows for classification: dense hop for training, sparse for val and test."""
+    """Train / val / test windows for classification: dense hop for training, sparse for val and test.
+
+    ``fit`` holds every training repetition, validation ones included, at the dense hop: what a
+    model without selection (the baselines) or a refit after selection trains on.
+    """
     spec = subj.spec
     dense = windows_from(subj.recordings, with_step(pipeline, train_step))
     sparse = windows_from(subj.recordings, with_step(pipeline, test_step))
@@ -311,7 +315,8 @@ def classification_windows(subj: Subject, pipeline: Sequence[dict[str, Any]], tr
         sparse = subsample_rest(sparse, spec.rest_segments_per_rep, split_seed)
     held = set(spec.test) | set(spec.val)
     train_reps = sorted(set(np.unique(dense.repetition).tolist()) - held)
-    return {"train": dense.split(train_reps), "val": sparse.split(spec.val), "test": sparse.split(spec.test)}
+    return {"train": dense.split(train_reps), "val": sparse.split(spec.val), "test": sparse.split(spec.test),
+            "fit": dense.split(sorted(set(train_reps) | set(spec.val)))}
 
 
 def contiguous_runs(w: Windows) -> list[np.ndarray]:

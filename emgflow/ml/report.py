@@ -27,13 +27,17 @@ def _plt():
 def loss_curves(history: list[dict[str, float]], path: Path) -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
-    epochs = [h["epoch"] for h in history]
-    ax.plot(epochs, [h["train_loss"] for h in history], label="train")
-    if history and "val_loss" in history[0]:
-        ax.plot(epochs, [h["val_loss"] for h in history], label="validation")
-    best = [h["epoch"] for h in history if h.get("best")]
+    select = [h for h in history if not h.get("refit")]
+    refit = [h for h in history if h.get("refit")]
+    epochs = [h["epoch"] for h in select]
+    ax.plot(epochs, [h["train_loss"] for h in select], label="train")
+    if select and "val_loss" in select[0]:
+        ax.plot(epochs, [h["val_loss"] for h in select], label="validation")
+    best = [h["epoch"] for h in select if h.get("best")]
     if best:
-        ax.axvline(best[-1], color="grey", ls=":", label=f"kept (epoch {best[-1]})")
+        ax.axvline(best[-1], color="grey", ls=":", label=f"best validation (epoch {best[-1]})")
+    if refit:
+        ax.plot([h["epoch"] for h in refit], [h["train_loss"] for h in refit], label="refit on all training reps")
     ax.set(xlabel="epoch", ylabel="loss", title="loss per epoch")
     ax.legend()
     fig.tight_layout()

@@ -27,15 +27,17 @@ RECIPES: dict[str, dict[str, Any]] = {
     # dropout 0.5, L2 2e-4, class weights 1/count, per-image min-max images.
     "paper": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 2e-4, "epochs": 30, "batch": 256,
               "schedule": "halve_after_20", "class_weights": True, "dropout": 0.5, "noise_snr_db": None,
-              "label_smoothing": 0.0},
+              "label_smoothing": 0.0, "refit": False},
     # Ours: AdamW with one-cycle cosine schedule, lighter dropout, noise augmentation (25 dB SNR, as
     # Tsinganos). Set by default_pipeline / train_model for this recipe: log-compressed images
     # instead of per-image min-max (the model standardises per channel with training statistics,
     # which keeps the absolute activation level, rest vs. movement), a 0.2 Hz low-pass on DB1, and
-    # LSTM hidden size 32 (ambiguity A4 alternative).
+    # LSTM hidden size 32 (ambiguity A4 alternative). ``refit``: once the validation repetitions
+    # have chosen the epoch count, train again from scratch on every training repetition
+    # (validation ones included) for that many epochs, the usual last step of model selection.
     "improved": {"optimizer": "adamw", "lr": 3e-3, "weight_decay": 1e-3, "epochs": 30, "batch": 128,
                  "schedule": "onecycle", "class_weights": True, "dropout": 0.2, "noise_snr_db": 25.0,
-                 "label_smoothing": 0.05},
+                 "label_smoothing": 0.05, "refit": True},
     # LE-ConvMN as published: Adam lr 1e-4, MSE on z-scored targets, truncated BPTT of one step.
     # Whole contiguous runs one at a time (batch 1), state detached after every step.
     "paper_b": {"optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0, "epochs": 30, "seq": None, "batch": 1,
@@ -143,7 +145,8 @@ def _noisy(xb: torch.Tensor, snr_db: float, gen: torch.Generator) -> torch.Tenso
 def fit_classifier(model: nn.Module, train: Windows, val: Windows, r: dict[str, Any], n_classes: int, *,
                    seed: int = 0, device: torch.device = torch.device("cpu"),
                    progress: Progress | None = None) -> list[dict[str, float]]:
-    """Train ``model`` on ``train`` and keep the weights of the best validation-accuracy epoch.
+    """Train ``model`` on ``train`` and keep the weights of the best validation-accuracy epoch
+    (with no validation rows: the last epoch's, where the schedule ends).
 
     Returns the per-epoch history: train loss / accuracy (over the epoch's batches, dropout on),
     validation loss / accuracy, learning rate.
@@ -187,7 +190,7 @@ def fit_classifier(model: nn.Module, train: Windows, val: Windows, r: dict[str, 
             row["val_loss"] = float(val_loss_fn(torch.from_numpy(logits).to(device),
                                                 torch.from_numpy(val.label).to(device)))
             row["val_acc"] = float((logits.argmax(1) == val.label).mean())
-        score = row.get("val_acc", -row["train_loss"])
+        score = row.get("val_acc", float(epoch))
         if score > best:
             best, best_state = score, copy.deepcopy(model.state_dict())
             row["best"] = 1.0
@@ -299,7 +302,8 @@ def fit_regressor(model: nn.Module, train: Windows, val: Windows, r: dict[str, A
 # --- one complete training run -------------------------------------------------------------------
 
 def default_pipeline(spec: DatasetSpec, model: str, *, rate: float, paper: bool, wp: bool = True,
-                     wp_mode: str = "tree15", frames: int | None = None, step: int | None = None) -> list[dict[str, Any]]:
+                     wp_mode: str = "tree15", frames: int | None = None, step: int | None = None,
+                     highpass: float | None = None) -> list[dict[str, Any]]:
     """The node chain from the raw recording to the model input (with the serving / test hop).
 
     Classification: DB1 envelopes get |x| and the seed's causal first-order low-pass (1 Hz;
@@ -308,7 +312,14 @@ def default_pipeline(spec: DatasetSpec, model: str, *, rate: float, paper: bool,
     adaptation); then 15-frame images (hop 15, non-overlapping at test time), per-image
     min-max (seed) or log-compressed (ours).
     Regression: RMS frames (200 ms, hop 50 ms) in ``frames``-long exposures, one output per frame.
+    ``highpass`` (Hz) puts a 4th-order causal high-pass first (raw EMG: removes the offset and
+    motion artefacts below it), so a graph serves the model behind the same filter.
     """
+    if highpass is not None:
+        if spec.name == "db1":
+            raise ValueError("--highpass applies to raw EMG; DB1 holds rectified envelopes")
+        rest = default_pipeline(spec, model, rate=rate, paper=paper, wp=wp, wp_mode=wp_mode, frames=frames, step=step)
+        return [{"type": "highpass", "cutoff": float(highpass), "order": 4}] + rest
     if model in CLASSIFIERS:
         pre: list[dict[str, Any]] = ([{"type": "rectify"}, {"type": "lowpass", "cutoff": 1.0 if paper else 0.2,
                                                             "order": 1}]
@@ -325,7 +336,7 @@ def default_pipeline(spec: DatasetSpec, model: str, *, rate: float, paper: bool,
 def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str | None = None,
                 overrides: dict[str, Any] | None = None, mode: str = "subject", wp: bool = True,
                 wp_mode: str = "tree15", frames: int | None = None, hidden: Any = None,
-                train_step: int = 5, seed: int = 0, device: str = "auto",
+                train_step: int = 5, seed: int = 0, device: str = "auto", highpass: float | None = None,
                 progress: Progress | None = None) -> dict[str, Any]:
     """Train one model and return its checkpoint dict, scored on the test repetitions.
 
@@ -350,7 +361,8 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
     train_subjects = [target] if mode == "subject" else [load_subject(spec, s) for s in spec.subjects if s != subject]
     if mode not in ("subject", "cross"):
         raise ValueError(f"mode must be 'subject' or 'cross', got {mode!r}")
-    pipeline = default_pipeline(spec, model, rate=target.rate, paper=paper, wp=wp, wp_mode=wp_mode, frames=frames)
+    pipeline = default_pipeline(spec, model, rate=target.rate, paper=paper, wp=wp, wp_mode=wp_mode, frames=frames,
+                                highpass=highpass)
     held = set(spec.test) | set(spec.val)
     if classify:
         parts = [classification_windows(s, pipeline, train_step, pipeline[-1]["step"], seed) for s in train_subjects]
@@ -364,6 +376,15 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
         net = build(cfg)
         net.norm.set(*input_stats(x, (0, 2)))
         history = fit_classifier(net, train, val, r, n_out, seed=seed, device=dev, progress=progress)
+        if r.get("refit") and len(val):
+            best_epoch = max(int(h["epoch"]) for h in history if h.get("best"))
+            train = concat_windows([p["fit"] for p in parts])
+            seed_everything(seed)
+            net = build(cfg)
+            net.norm.set(*input_stats(train.x, (0, 2)))
+            refit = fit_classifier(net, train, train.take(np.zeros(len(train), bool)), {**r, "epochs": best_epoch},
+                                   n_out, seed=seed, device=dev, progress=progress)
+            history = history + [{**h, "refit": 1.0} for h in refit]
         outputs = target.class_names()
         extra: dict[str, Any] = {}
     else:

@@ -26,13 +26,22 @@ def regressor(data_dir):
 
 
 def test_classifier_learns_and_reports_the_protocol(classifier):
-    h = classifier["history"]
+    h = [row for row in classifier["history"] if not row.get("refit")]
     assert h[-1]["train_loss"] < h[0]["train_loss"]
     m = classifier["metrics"]
     assert m["test_acc"] > 1.5 / 13  # well above chance after three epochs
     assert 0 <= m["vote_acc"] <= 1 and m["segments"] == 3 * 13  # 12 movements + 1 rest per test repetition
     assert set(m["sliding_vote_acc"]) == {"5", "10", "20"}
-    assert classifier["data"]["test_reps"] == [2, 5, 7] and 10 not in classifier["data"]["train_reps"]
+    assert classifier["data"]["test_reps"] == [2, 5, 7] and classifier["data"]["val_reps"] == [10]
+    assert set(classifier["data"]["train_reps"]).isdisjoint([2, 5, 7])
+
+
+def test_refit_retrains_on_validation_reps_for_the_chosen_epochs(classifier):
+    """Validation picks the epoch count; the kept model is retrained on train + validation reps."""
+    h = classifier["history"]
+    best = max(row["epoch"] for row in h if row.get("best") and not row.get("refit"))
+    assert [row["epoch"] for row in h if row.get("refit")] == list(range(1, best + 1))
+    assert classifier["data"]["train_reps"] == [1, 3, 4, 6, 8, 9, 10]
     assert classifier["stream"] == {"rate": 100 / 15, "shape": [2, 15, 10], "channels": 10}
 
 
@@ -79,3 +88,14 @@ def test_same_seed_same_model(data_dir):
         assert torch.equal(v, runs[1]["state_dict"][k]), k
     other = train_model("db1", 2, "cnn", overrides={"epochs": 1}, train_step=30, seed=8, device="cpu")
     assert not torch.equal(other["state_dict"]["cnn.net.1.weight"], runs[0]["state_dict"]["cnn.net.1.weight"])
+
+
+def test_highpass_leads_the_raw_emg_pipeline_and_is_refused_on_envelopes():
+    from emgflow.ml.datasets import dataset
+    from emgflow.ml.train import default_pipeline
+
+    pipe = default_pipeline(dataset("coteallard"), "lstm_cnn", rate=200.0, paper=False, highpass=20.0)
+    assert pipe[0] == {"type": "highpass", "cutoff": 20.0, "order": 4}
+    assert pipe[1:] == default_pipeline(dataset("coteallard"), "lstm_cnn", rate=200.0, paper=False)
+    with pytest.raises(ValueError, match="envelopes"):
+        default_pipeline(dataset("db1"), "lstm_cnn", rate=100.0, paper=False, highpass=20.0)
