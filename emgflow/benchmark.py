@@ -65,27 +65,39 @@ def run_graph_latency(path: str | Path, duration: float | None = None) -> dict[s
     return {nid: {"latency": p.latency, "stats": p.stats} for nid, p in sup.procs.items()}
 
 
-def bench_chain(relays: int, rate: float, channels: int, samples: int, duration: float) -> dict[str, Any]:
-    """Floor and emgflow chains, same shape, one after the other; figures and ratios."""
-    count = int(rate * duration) + WARMUP
-    floor = run_floor(relays, rate, channels, samples, count)
-    with tempfile.TemporaryDirectory(prefix="emgflow-bench-") as tmp:
-        path = Path(tmp) / "chain.yaml"
-        path.write_text(chain_graph(relays, rate, channels, samples, count))
-        nodes = run_graph_latency(path)
-    sink = nodes["sink"]
-    e2e = np.asarray(sink["latency"].get("e2e_us", []))[WARMUP:]
-    received = sink["stats"]["in"]["in"]["received"]
-    dropped = (count - received) + sum(v["dropped"] for n in nodes.values() for v in n["stats"]["in"].values())
-    hops = {k[4:]: percentiles(np.asarray(v)[WARMUP:]) for k, v in sink["latency"].items() if k.startswith("hop ")}
-    ef, ff = percentiles(e2e), percentiles(floor)
+def bench_chain(relays: int, rate: float, channels: int, samples: int, duration: float,
+                rounds: int = 1) -> dict[str, Any]:
+    """Floor and emgflow chains, same shape, alternating ``rounds`` times (``duration`` seconds of
+    traffic each, split across the rounds); figures and ratios over the pooled samples. Alternating
+    keeps a change in machine load from landing on one side only."""
+    per_round = int(rate * duration / rounds) + WARMUP
+    e2e, floor, hop_values, received, dropped = [], [], {}, 0, 0
+    for _ in range(rounds):
+        floor.append(run_floor(relays, rate, channels, samples, per_round))
+        with tempfile.TemporaryDirectory(prefix="emgflow-bench-") as tmp:
+            path = Path(tmp) / "chain.yaml"
+            path.write_text(chain_graph(relays, rate, channels, samples, per_round))
+            nodes = run_graph_latency(path)
+        sink = nodes["sink"]
+        e2e.append(np.asarray(sink["latency"].get("e2e_us", []))[WARMUP:])
+        got = sink["stats"]["in"]["in"]["received"]
+        received += got
+        dropped += (per_round - got) + sum(v["dropped"] for n in nodes.values() for v in n["stats"]["in"].values())
+        for k, v in sink["latency"].items():
+            if k.startswith("hop "):
+                hop_values.setdefault(k[4:], []).append(np.asarray(v)[WARMUP:])
+    e2e_all, floor_all = np.concatenate(e2e), np.concatenate(floor)
+    hops = {k: percentiles(np.concatenate(v)) for k, v in hop_values.items()}
+    ef, ff = percentiles(e2e_all), percentiles(floor_all)
     return {
-        "relays": relays, "rate_hz": rate, "channels": channels, "samples": samples, "messages": count,
+        "relays": relays, "rate_hz": rate, "channels": channels, "samples": samples,
+        "messages": per_round * rounds, "rounds": rounds,
         "p50_us": ef["p50_us"], "p99_us": ef["p99_us"], "max_us": ef["max_us"],
         "floor_p50_us": ff["p50_us"], "floor_p99_us": ff["p99_us"], "floor_max_us": ff["max_us"],
         "ratio_p50": ef["p50_us"] / ff["p50_us"], "ratio_p99": ef["p99_us"] / ff["p99_us"],
+        "round_ratios_p50": [float(np.median(a) / np.median(b)) for a, b in zip(e2e, floor)],
         "dropped": int(dropped), "hops": hops,
-        "_samples": {"emgflow": e2e.tolist(), "floor": floor.tolist()},
+        "_samples": {"emgflow": e2e_all.tolist(), "floor": floor_all.tolist()},
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Any, ClassVar, Iterator, Mapping, Union
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Union
 
 from .errors import NodeDefinitionError, ParamError
 from .message import Msg, StreamInfo
@@ -125,11 +125,23 @@ class Node:
         self.counters[key] += n
 
     # --- runtime side ------------------------------------------------------------------------
+    def handler(self, port: str) -> Callable[[Msg], dict[str, Msg]]:
+        """What handles a message on ``port``: ``on_<port>`` (or ``process``), its result as
+        {output: Msg}. The runtime binds it once per input (the per-message path stays short)."""
+        call = getattr(self, f"on_{port}", None)
+        call = call if callable(call) else self.process
+        if len(self.outputs) != 1:
+            return lambda msg: self.normalize(call(msg))
+        only = next(iter(self.outputs))
+
+        def single(msg: Msg) -> dict[str, Msg]:
+            result = call(msg)
+            return {only: result} if type(result) is Msg else self.normalize(result)
+        return single
+
     def handle(self, port: str, msg: Msg) -> dict[str, Msg]:
         """Dispatch one input message and normalise what the node returns."""
-        handler = getattr(self, f"on_{port}", None)
-        result = handler(msg) if callable(handler) else self.process(msg)
-        return self.normalize(result)
+        return self.handler(port)(msg)
 
     def normalize(self, result: Output) -> dict[str, Msg]:
         if result is None:

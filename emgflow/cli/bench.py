@@ -30,13 +30,15 @@ def chain(
     rate: Annotated[float, typer.Option(min=1, help="Messages per second.")] = 200.0,
     channels: Annotated[int, typer.Option(min=1, help="Channels per message.")] = 8,
     samples: Annotated[int, typer.Option(min=1, help="Samples (rows) per message.")] = 1,
-    duration: Annotated[float, typer.Option(min=1, help="Seconds of traffic per chain.")] = 20.0,
+    duration: Annotated[float, typer.Option(min=1, help="Seconds of traffic per chain (all rounds together).")] = 20.0,
+    rounds: Annotated[int, typer.Option(min=1, help="Alternate floor and emgflow this many times, pooling "
+                                                    "the samples (evens out drifting machine load).")] = 1,
     out: Annotated[Path | None, typer.Option(help="JSON result file; a latency CDF PNG is written beside it.")] = None,
 ) -> None:
     """Raw pyzmq floor vs the same chain as an emgflow graph under the real supervisor."""
     from ..benchmark import bench_chain, plot_cdf
 
-    r = bench_chain(relays, rate, channels, samples, duration)
+    r = bench_chain(relays, rate, channels, samples, duration, rounds)
     table = Table(title=f"source -> {relays} relays -> sink, {rate:g} msg/s, {samples}x{channels}", header_style="bold")
     for col in ("chain", "p50 us", "p99 us", "max us"):
         table.add_column(col, justify="right")
@@ -44,7 +46,9 @@ def chain(
     table.add_row("emgflow", f"{r['p50_us']:.0f}", f"{r['p99_us']:.0f}", f"{r['max_us']:.0f}")
     table.add_row("ratio", f"{r['ratio_p50']:.2f}", f"{r['ratio_p99']:.2f}", "")
     console.print(table)
-    console.print(f"messages {r['messages']}, dropped {r['dropped']}")
+    console.print(f"messages {r['messages']}, dropped {r['dropped']}"
+                  + (f"; per-round p50 ratios {', '.join(f'{x:.2f}' for x in r['round_ratios_p50'])}"
+                     if rounds > 1 else ""))
     _write(out, r)
     if out is not None:
         png = out.with_suffix(".png")
