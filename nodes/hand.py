@@ -165,9 +165,12 @@ GESTURE_PRESETS: dict[str, dict[int, str]] = {
                    5: "ring_flex", 6: "ring_ext", 7: "little_flex", 8: "little_ext", 9: "thumb_add",
                    10: "thumb_abd", 11: "thumb_flex", 12: "thumb_ext"},
     "libemg-myo": {0: "power", 1: "open", 2: HOLD, 3: HOLD, 4: HOLD},
+    "coteallard": {0: HOLD, 1: HOLD, 2: HOLD, 3: HOLD, 4: HOLD, 5: "power", 6: "open"},
 }
-"""Class id -> pose maps: Ninapro exercise A (DB1/DB5 E1 labels 0..12) and LibEMG's
-OneSubjectMyo classes (0 close, 1 open, 2 no motion, 3/4 wrist moves, which a hand holds)."""
+"""Class id -> pose maps: Ninapro exercise A (DB1/DB5 E1 labels 0..12), LibEMG's
+OneSubjectMyo classes (0 close, 1 open, 2 no motion, 3/4 wrist moves, which a hand holds) and
+the Côté-Allard Myo set (0 neutral, 1 radial deviation, 2 wrist flexion, 3 ulnar deviation,
+4 wrist extension: all held, as a hand without a wrist keeps its grip; 5 hand close, 6 hand open)."""
 
 
 def resolve_pose(model: HandModel, spec: Any, param: str) -> np.ndarray | None:
