@@ -23,10 +23,12 @@ from rich.table import Table
 
 from emgflow.data import data_path
 from emgflow.node import Node
-from emgflow.testing import chunk
+from emgflow.message import Msg
+from emgflow.testing import chunk, concat, run_node
 from nodes.envelope import Rms
 from nodes.features import Features
 from nodes.filters import Bandpass, Highpass, Notch
+from nodes.images import EmgImage, LongExposure, WpImage
 from nodes.resample import Decimate
 from nodes.vote import Vote
 from nodes.window import Window
@@ -51,8 +53,15 @@ def myo() -> np.ndarray:
     return sio.loadmat(data_path("ninapro-db5-e1/s1/S1_E1_A1.mat"))["emg"][:, :8]
 
 
+def db1() -> np.ndarray:
+    """Ninapro DB1 S1: 10 Otto Bock envelope channels at 100 Hz, as model A's images see them."""
+    return np.abs(sio.loadmat(data_path("ninapro-db1-e1/S1_A1_E1.mat"))["emg"])
+
+
 def cases(chunk_hd: int) -> list[Case]:
-    hd, my = hdemg(), myo()
+    hd, my, env = hdemg(), myo(), db1()
+    db5 = sio.loadmat(data_path("ninapro-db5-e1/s1/S1_E1_A1.mat"))["emg"].astype(np.float64)
+    frames = concat(run_node(Rms(window=40, step=10), [Msg(db5, rate=200.0)])["out"])  # 16 ch RMS at 20 Hz
     probs = np.random.default_rng(0).dirichlet(np.ones(13), size=20000)  # 13-class probability rows
     return [
         Case("bandpass 20-450 Hz o4", lambda: Bandpass(low=20, high=450, order=4), hd, 2048.0, chunk_hd),
@@ -68,6 +77,14 @@ def cases(chunk_hd: int) -> list[Case]:
         Case("features HJORTH (Myo)", lambda: Features(features="HJORTH"), my, 200.0, 8),
         Case("features all 16 (Myo)", lambda: Features(features=[
             "TDAR", "LS4", "HJORTH", "RMS", "VAR", "IAV", "LD"]), my, 200.0, 8),
+        Case("emg_image 15x10 (DB1, one image per message)", lambda: EmgImage(window=15, step=15, norm="log"),
+             env, 100.0, 15),
+        Case("wp_image tree15 15x10 (DB1, one image per message)",
+             lambda: WpImage(window=15, step=15, norm="log", mode="tree15"), env, 100.0, 15),
+        Case("wp_image framewise 15x10 (DB1, one image per message)",
+             lambda: WpImage(window=15, step=15, norm="log", mode="framewise"), env, 100.0, 15),
+        Case("long_exposure 16x20 (DB5 RMS frames, one exposure per frame)",
+             lambda: LongExposure(window=20, step=1), frames, 20.0, 1),
         Case("vote 7, hyst. 3 (random 13-class probs)", lambda: Vote(votes=7, hysteresis=3, reject=0.5), probs, 25.0, 1),
     ]
 
