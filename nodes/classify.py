@@ -72,7 +72,8 @@ class ServedModel:
             node.log.debug("dropped rows shaped %s; the model expects %s", data.shape[1:], self.shape)
             return None
         self.check_rate(msg.rate)
-        return self.torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)), start
+        # a writable copy: received arrays view read-only zmq buffers, which torch warns about
+        return self.torch.from_numpy(np.array(data, dtype=np.float32)), start
 
 
 class Classify(Node):
