@@ -33,8 +33,9 @@ def jobs(quick: bool) -> list[dict[str, Any]]:
     cote = tuple(f"Female{i}" for i in range(10)) + tuple(f"Male{i}" for i in range(12))
     db5a = (1, 3, 5)
     db5b = (1, 3, 5)
+    grip = ("v2", "v5", "v8")
     if quick:
-        db1, cote, db5a, db5b = db1[:1], cote[:1], db5a[:1], db5b[:1]
+        db1, cote, db5a, db5b, grip = db1[:1], cote[:1], db5a[:1], db5b[:1], grip[:1]
     out: list[dict[str, Any]] = []
     for s in db1:
         out.append({"kind": "model", "dataset": "db1", "subject": s, "model": "lstm_cnn", "recipe": "improved"})
@@ -55,6 +56,9 @@ def jobs(quick: bool) -> list[dict[str, Any]]:
     for s in db5a:
         out.append({"kind": "model", "dataset": "db5", "subject": s, "model": "lstm_cnn", "recipe": "improved"})
         out.append({"kind": "baselines", "dataset": "db5", "subject": s})
+    for s in grip:  # the second regression task: 8 raw Myo channels -> grip force
+        out.append({"kind": "model", "dataset": "grip", "subject": s, "model": "convlstm", "recipe": "fast_b"})
+        out.append({"kind": "model", "dataset": "grip", "subject": s, "model": "lstm", "recipe": "fast_b"})
     for job in out:
         job["name"] = job_name(job)
     return out
