@@ -3,10 +3,12 @@
     nice -n 10 python bench/train_all.py --out runs/train_all --workers 2 --threads 1
 
 Jobs (in priority order): DB1 exercise 1, all 10 subjects: model A (improved recipe), model A
-(paper recipe), LDA and RF, and on 5 subjects the CNN and LSTM-CNN-without-WP baselines; Côté-Allard (all 22
-subjects, raw Myo EMG behind a 20 Hz high-pass for the model and the baselines alike) and DB5 (a few
-subjects): model A and LDA / RF; DB5 (a few subjects): LE-ConvMN and the LSTM baseline. Each job writes ``<out>/jobs/<name>.json`` (metrics without the big arrays)
-and its checkpoint ``<out>/ckpt/<name>.pt``; a job whose JSON exists is skipped, so a rerun
+(paper recipe), LDA and RF, and on 5 subjects the CNN and LSTM-CNN-without-WP baselines;
+Côté-Allard (all 22 subjects, raw Myo EMG behind a 20 Hz high-pass for the model and the
+baselines alike) and DB5 (a few subjects): model A and LDA / RF; DB5 (a few subjects): LE-ConvMN
+and the LSTM baseline; the Myo grip-force set (a few subjects): LE-ConvMN and the LSTM on force.
+Each job writes ``<out>/jobs/<name>.json`` (metrics without the big arrays) and its checkpoint
+``<out>/ckpt/<name>.pt``; a job whose JSON exists is skipped, so a rerun
 resumes. ``<out>/summary.json`` and ``summary.md`` hold mean +- SD per (dataset, model).
 """
 
