@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from emgflow import In, Msg, Node, Param
 
 
 class Print(Node):
-    """Print one line per `every` messages: start index, shape and the newest row."""
+    """Print one line per `every` messages: start index, shape and the newest row to 3 decimals.
+
+    A row of more than `SHOWN` values is shortened to its first and last `EDGE` values around
+    ``...``, so a message never takes more than one line; a message with no rows shows ``last=[]``."""
 
     kind = "print"
+    SHOWN: ClassVar[int] = 16
+    EDGE: ClassVar[int] = 3
     every = Param(int, 1, ge=1, help="print one message in this many")
     in_ = In(help="any stream")
 
@@ -19,10 +26,19 @@ class Print(Node):
 
     def process(self, msg: Msg) -> None:
         if self.seen % self.every == 0:
-            last = np.array2string(np.asarray(msg.data[-1]) if msg.data.ndim else msg.data, precision=3,
-                                   max_line_width=120, threshold=16)
-            print(f"{self.name} start={msg.start} shape={msg.data.shape} last={last}", flush=True)
+            data = msg.data
+            newest = data.reshape(1) if data.ndim == 0 else data[-1:].reshape(-1)  # 0 rows: empty
+            print(f"{self.name} start={msg.start} shape={data.shape} last=[{self.summary(newest)}]", flush=True)
         self.seen += 1
+
+    @classmethod
+    def summary(cls, values: np.ndarray) -> str:
+        """Values separated by spaces (floats to 3 decimals), the middle elided past `SHOWN` values."""
+        fmt = "{:.3f}".format if values.dtype.kind == "f" else str
+        items = values.tolist()
+        if len(items) <= cls.SHOWN:
+            return " ".join(map(fmt, items))
+        return " ".join([*map(fmt, items[:cls.EDGE]), "...", *map(fmt, items[-cls.EDGE:])])
 
 
 class Discard(Node):

@@ -1,5 +1,5 @@
-"""The print and discard sinks on a real recording: print shows one readable line per `every` messages,
-and discard's input is counted by the runtime, message for message."""
+"""The print and discard sinks on a real recording: print shows one readable line per `every` messages
+(long rows shortened, empty messages too), and discard's input is counted by the runtime, message for message."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emgflow.message import Msg
 from emgflow.recordings import Recording, load
 from emgflow.testing import chunk, run_node
 from nodes.debug import Print
@@ -58,12 +59,25 @@ def test_print_shows_one_line_per_every_messages(db5, capsys, stream, every):
         np.testing.assert_allclose(printed_values(match[4]), want, atol=6e-4, rtol=0)
 
 
-@pytest.mark.xfail(strict=True, reason="Print passes max_line_width=120 to array2string: a 16-channel float row "
-                   "(here DB5 glove sensors, 16 of them) wraps, so one message prints over two lines")
 def test_print_keeps_a_16_channel_float_row_on_one_line(db5, capsys):
+    """16 float values of the glove: one line per printed message, all 16 values shown."""
     msgs = chunk(db5.streams["glove"][:2000, :16], np.random.default_rng(0), rate=db5.rate, max_size=64)
     run_node(Print("look", every=5), msgs)
-    assert len(capsys.readouterr().out.splitlines()) == len(msgs[::5])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(msgs[::5])
+    assert all(len(printed_values(LINE.fullmatch(line)[4])) == 16 for line in lines)
+
+
+def test_print_shows_empty_scalar_and_window_messages_on_one_line(capsys):
+    """A message with no rows prints `last=[]` (no IndexError); a scalar prints its value; a stack of
+    (15, 16) windows prints the newest window's first and last 3 values."""
+    windows = np.arange(3 * 15 * 16, dtype=np.float32).reshape(3, 15, 16)
+    run_node(Print("look"), [Msg(np.zeros((0, 16), np.float32), 200.0, 0), Msg(np.int32(7), 0.0, 0),
+                             Msg(windows, 10.0, 3)])
+    assert capsys.readouterr().out.splitlines() == [
+        "look start=0 shape=(0, 16) last=[]",
+        "look start=0 shape=() last=[7]",
+        "look start=3 shape=(3, 15, 16) last=[480.000 481.000 482.000 ... 717.000 718.000 719.000]"]
 
 
 @pytest.mark.timeout(60)
