@@ -38,8 +38,17 @@ Formats (the ``format=`` name, then what it reads; ``auto`` picks one from exten
   ``rate``            scalar, Hz
   ``channel_names``   optional (C,) str array
   ``meta``            optional 0-d str array holding a JSON object
+  ``start``           optional integer scalar: stream sample index of ``emg`` row 0
   any other key       a stream with N rows ((N,) is read as (N, 1))
+  ``<key>_start``     optional integer scalar: sample index of that stream's row 0
+  ``<key>_rate``      optional scalar, Hz, when it may differ from ``rate``
   ==================  ==========================================================
+
+  With ``start``, streams with a ``<key>_start`` are aligned with ``emg`` by sample index and
+  every stream is cut to the span all of them cover (a killed recorder may hold more rows of one
+  stream than of another); ``meta["start"]`` is then the sample index of row 0. A stream without
+  ``<key>_start`` must have N rows. A stream at another rate than ``emg`` is left out, its rate
+  named in ``meta["other_rate_streams"]``.
 
 A missing file or an unexpected layout raises :class:`RecordingError`, saying what was expected
 and what was found.
@@ -293,7 +302,41 @@ def _read_npz(path: Path) -> Recording:
     if not isinstance(meta, dict):
         raise RecordingError(f"{path}: expected 'meta' to hold a JSON object, found {type(meta).__name__}")
     meta.setdefault("dataset", "npz")
+    if "start" in arrays:
+        emg, arrays = _align_npz(path, emg, float(rate), arrays, meta)
     return Recording(emg, float(rate), arrays, names, path, meta)
+
+
+def _align_npz(path: Path, emg: np.ndarray, rate: float, arrays: dict[str, np.ndarray],
+               meta: dict[str, Any]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Streams that say where they begin: those at ``rate``, cut to the sample span all of them cover."""
+    partners = {k: arrays.pop(k) for k in list(arrays)
+                if k == "start" or (k.endswith(("_start", "_rate")) and k.rsplit("_", 1)[0] in arrays)}
+    for key, value in partners.items():
+        is_rate = key.endswith("_rate")
+        if value.ndim != 0 or value.dtype.kind not in ("iuf" if is_rate else "iu"):
+            raise RecordingError(f"{path}: expected {key!r} as a scalar {'rate in Hz' if is_rate else 'sample index'}, "
+                                 f"found {value.dtype} of shape {value.shape}")
+    other = {name: float(partners[f"{name}_rate"]) for name in arrays
+             if f"{name}_rate" in partners and float(partners[f"{name}_rate"]) != rate}
+    spans = {"emg": emg, **{name: a for name, a in arrays.items() if name not in other}}
+    begin = {name: int(partners.get(f"{name}_start", partners["start"])) for name in spans}
+    for name, array in spans.items():
+        if array.ndim == 0:
+            raise RecordingError(f"{path}: expected {name!r} as (N, k) rows, found shape ()")
+        if f"{name}_start" not in partners and len(array) != len(emg):
+            raise RecordingError(f"{path}: stream {name!r} has {len(array)} rows, emg has {len(emg)} "
+                                 f"(a stream of its own length needs '{name}_start')")
+    first = max(begin.values())
+    stop = min(b + len(spans[name]) for name, b in begin.items())
+    if stop <= first:
+        raise RecordingError(f"{path}: the streams share no sample index "
+                             f"({', '.join(f'{n}: {len(spans[n])} rows from {b}' for n, b in begin.items())})")
+    meta["start"] = first
+    if other:
+        meta["other_rate_streams"] = other
+    cut = {name: spans[name][first - b:stop - b] for name, b in begin.items()}
+    return cut.pop("emg"), cut
 
 
 # --- text files ------------------------------------------------------------------------------------

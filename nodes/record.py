@@ -1,82 +1,180 @@
-"""Lossless recorders. Both flush every `flush_s`, so a killed recorder leaves a readable file
-holding everything up to its last flush."""
+"""Lossless recorders: npz (emgflow's own recording format, which `replay` plays back) and csv.
+
+Both write at least every ``flush_s``, on a message or, while the stream stalls, on the tick
+(every ``TICK_MS``), so a killed recorder leaves a readable file holding at least everything it
+received more than ``flush_s`` + 0.1 s before the kill."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
 from emgflow import In, Msg, Node, Param
 
+TICK_MS = 100.0
+"""How often a recorder checks whether a flush is due while no message arrives."""
+
 
 def _rows(msg: Msg) -> np.ndarray:
-    return msg.data.reshape(len(msg.data), -1) if msg.data.ndim != 2 else msg.data
+    """The payload as (n, k) rows: 1-D is one column, 0-d one row (as ``Msg.end`` counts it),
+    trailing axes are flattened."""
+    data = msg.data
+    if data.ndim == 2:
+        return data
+    return data.reshape(data.shape[0] if data.ndim else 1, int(np.prod(data.shape[1:])))
 
 
-class Csv(Node):
-    """Append rows to a CSV file: a `sample` column (stream index) then one column per channel."""
+def _channel_names(msg: Msg, width: int) -> list[str] | None:
+    """The stream's channel names (sources send them in the first message's meta), if they fit its width."""
+    names = msg.meta.get("channel_names")
+    return [str(n) for n in names] if isinstance(names, (list, tuple)) and len(names) == width else None
+
+
+def _lossless_digits(dtype: np.dtype) -> int:
+    """Significant digits that read back to the same float: 5 for float16, 9 for float32, else 17."""
+    return {2: 5, 4: 9}.get(dtype.itemsize, 17)
+
+
+class _Recorder(Node):
+    """Flush bookkeeping shared by the recorders: write when ``flush_s`` has passed since the last
+    write and something is pending, checked on every message and on every tick."""
+
+    tick_ms: ClassVar[float | None] = TICK_MS
+    flush_s: float
+
+    def _start_clock(self) -> None:
+        self.pending = False
+        self.last_flush = time.monotonic()
+
+    def _received(self) -> None:
+        self.pending = True
+        self._flush_if_due()
+
+    def _flush_if_due(self) -> None:
+        if self.pending and time.monotonic() - self.last_flush >= self.flush_s:
+            self.flush()
+            self.pending = False
+            self.last_flush = time.monotonic()
+
+    def tick(self) -> None:
+        self._flush_if_due()
+
+    def flush(self) -> None:
+        """Write everything received so far."""
+        raise NotImplementedError
+
+
+class Csv(_Recorder):
+    """Append rows to a CSV file: a `sample` column (stream index) then one column per channel, named
+    after the stream's `channel_names` (ch0, ch1, ... when it sends none).
+
+    Lossless by default: integers as integers, floats with the digits that read back the same value
+    (9 significant for float32, 17 for float64); set `precision` to trade that for size. Rows are
+    kept in memory between flushes and written whole, so the file only ever ends with a full row.
+    A message of another width than the first (or not numeric) is counted as `malformed` and dropped."""
 
     kind = "csv"
     path = Param(str, help="output .csv file (relative to the graph file)", path=True)
-    flush_s = Param(float, 0.5, gt=0, unit="s", help="flush to disk at least this often")
-    precision = Param(int, 6, ge=1, le=17, help="significant digits written")
+    flush_s = Param(float, 0.5, gt=0, unit="s", help="write to disk at least this often, also while the stream stalls")
+    precision = Param(int, None, ge=1, le=17, nullable=True,
+                      help="significant digits of float values; null: as many as the dtype needs to be lossless")
     in_ = In(policy="all", help="stream to record (lossless)")
 
     def setup(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.file = open(self.path, "w")
-        self.header_written = False
-        self.last_flush = time.monotonic()
+        self.width: int | None = None
+        self.lines: list[str] = []
+        self._start_clock()
 
     def process(self, msg: Msg) -> None:
         rows = _rows(msg)
-        if not self.header_written:
-            names = msg.meta.get("channels") or [f"ch{i}" for i in range(rows.shape[1])]
-            self.file.write("sample," + ",".join(map(str, names)) + "\n")
-            self.header_written = True
-        index = np.arange(msg.start, msg.start + len(rows))[:, None]
-        np.savetxt(self.file, np.hstack([index, rows]), delimiter=",",
-                   fmt=["%d"] + [f"%.{self.precision}g"] * rows.shape[1])
-        if time.monotonic() - self.last_flush >= self.flush_s:
-            self.file.flush()
-            self.last_flush = time.monotonic()
+        if rows.dtype.kind not in "biuf" or (self.width is not None and rows.shape[1] != self.width):
+            self.count("malformed")
+            return
+        if self.width is None:
+            self.width = rows.shape[1]
+            names = _channel_names(msg, self.width) or [f"ch{i}" for i in range(self.width)]
+            self.lines.append("sample," + ",".join(names) + "\n")
+        cell = "%d" if rows.dtype.kind in "biu" else f"%.{self.precision or _lossless_digits(rows.dtype)}g"
+        line = "%d" + ("," + cell) * self.width + "\n"
+        self.lines.append("".join(line % (i, *row) for i, row in enumerate(rows.tolist(), msg.start)))
+        self._received()
+
+    def flush(self) -> None:
+        self.file.write("".join(self.lines))
+        self.file.flush()
+        self.lines = []
 
     def teardown(self) -> None:
         if getattr(self, "file", None):
+            self.flush()
             self.file.close()
 
 
-class Npz(Node):
-    """Record streams to an .npz that `replay` reads back: keys `emg` (N, C), `rate`, `start`,
-    and `label` / `target` when those optional inputs are wired (aligned by sample index).
+@dataclass
+class _Stream:
+    """One recorded stream: its rows so far and where they sit in the stream's sample index."""
 
-    The file is rewritten atomically (temp file + rename) at every flush, so it is always complete."""
+    start: int
+    rate: float
+    width: int
+    names: list[str] | None
+    end: int
+    parts: list[np.ndarray] = field(default_factory=list)
+
+    def rows(self) -> np.ndarray:
+        """All rows as one array (joined once, so later flushes join one array and the new parts)."""
+        if len(self.parts) > 1:
+            self.parts = [np.concatenate(self.parts)]
+        return self.parts[0]
+
+
+class Npz(_Recorder):
+    """Record a stream, and optional label / target streams, to an .npz that emgflow.recordings.load
+    reads and `replay` plays back. Arrays keep the stream's dtype; 1-D payloads become one column.
+
+    Layout: ``emg`` (N, C) the `in` stream; ``rate`` (float64, Hz); ``start`` (int64, stream index of
+    emg row 0); ``channel_names`` (C,) when the stream names its channels; ``meta`` (JSON object: the
+    first message's meta, plus ``stream_names``); per wired extra stream ``label`` / ``target`` (M, k)
+    with its own ``<name>_start`` and ``<name>_rate``. Streams keep their own spans (a killed recorder
+    may hold more emg rows than label rows): load() aligns those at emg's rate by sample index and
+    keeps the span all of them cover. A jump in a stream's ``start`` (a device's lost samples) is
+    counted as ``<name>_gaps``, not filled; a message of another width is counted as
+    ``<name>_malformed`` and dropped.
+
+    Each flush rewrites the whole file to ``<path>.tmp.npz`` and renames it over ``path`` (atomic),
+    so a reader or a killed recorder always finds a complete file; a temp file left by a killed run
+    is removed at setup. The cost grows with the length: a 10-minute take of 16 float32 channels at
+    200 Hz is 7.7 MB, rewritten in about 15 ms (measured on a 2-core VM; under 1 % of the take's time
+    at the default ``flush_s``), so keep ``flush_s`` at a second or more for long takes."""
 
     kind = "npz"
     path = Param(str, help="output .npz file (relative to the graph file)", path=True)
-    flush_s = Param(float, 1.0, gt=0, unit="s", help="rewrite the file at least this often")
+    flush_s = Param(float, 1.0, gt=0, unit="s",
+                    help="rewrite the file at least this often, also while the stream stalls")
     in_ = In(policy="all", help="main stream, saved as `emg`")
     label = In(policy="all", optional=True, help="per-sample labels, saved as `label`")
     target = In(policy="all", optional=True, help="per-sample targets (glove, force), saved as `target`")
 
     def setup(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.parts: dict[str, list[np.ndarray]] = {"emg": [], "label": [], "target": []}
-        self.first: dict[str, int] = {}
-        self.rate = 0.0
-        self.last_flush = time.monotonic()
+        Path(self.temp_path).unlink(missing_ok=True)
+        self.streams: dict[str, _Stream] = {}  # emg, label, target
+        self.meta: dict[str, Any] = {}
+        self._start_clock()
 
-    def _add(self, key: str, msg: Msg) -> None:
-        self.first.setdefault(key, msg.start)
-        self.parts[key].append(np.array(_rows(msg)))
-        if time.monotonic() - self.last_flush >= self.flush_s:
-            self.flush()
+    @property
+    def temp_path(self) -> str:
+        return f"{self.path}.tmp.npz"
 
     def on_in(self, msg: Msg) -> None:
-        self.rate = msg.rate
         self._add("emg", msg)
 
     def on_label(self, msg: Msg) -> None:
@@ -85,15 +183,43 @@ class Npz(Node):
     def on_target(self, msg: Msg) -> None:
         self._add("target", msg)
 
-    def flush(self) -> None:
-        arrays = {k: np.concatenate(v) for k, v in self.parts.items() if v}
-        if "emg" not in arrays:
+    def _add(self, key: str, msg: Msg) -> None:
+        rows = _rows(msg)
+        stream = self.streams.get(key)
+        if stream is not None and rows.shape[1] != stream.width:
+            self.count(f"{key}_malformed")
             return
-        tmp = f"{self.path}.tmp.npz"
-        np.savez(tmp, rate=np.float64(self.rate), start=np.int64(self.first["emg"]), **arrays)
-        os.replace(tmp, self.path)
-        self.last_flush = time.monotonic()
+        if stream is None:
+            stream = self.streams[key] = _Stream(msg.start, msg.rate, rows.shape[1],
+                                                 _channel_names(msg, rows.shape[1]), msg.start)
+            if key == "emg":
+                self.meta = {k: v for k, v in msg.meta.items() if k != "channel_names"}
+        elif msg.start != stream.end:
+            self.count(f"{key}_gaps")
+        stream.parts.append(np.array(rows))  # a copy: the payload may be a view of a reused buffer
+        stream.end = msg.start + len(rows)
+        self._received()
+
+    def flush(self) -> None:
+        """Rewrite the file with everything received (nothing is written before the main stream starts)."""
+        emg = self.streams.get("emg")
+        if emg is None:
+            return
+        meta = dict(self.meta)
+        stream_names = {k: s.names for k, s in self.streams.items() if k != "emg" and s.names}
+        if stream_names:
+            meta["stream_names"] = stream_names
+        arrays = {"emg": emg.rows(), "rate": np.float64(emg.rate), "start": np.int64(emg.start),
+                  "meta": np.array(json.dumps(meta, default=str))}
+        if emg.names:
+            arrays["channel_names"] = np.array(emg.names)
+        for key, stream in self.streams.items():
+            if key != "emg":
+                arrays.update({key: stream.rows(), f"{key}_start": np.int64(stream.start),
+                               f"{key}_rate": np.float64(stream.rate)})
+        np.savez(self.temp_path, **arrays)
+        os.replace(self.temp_path, self.path)
 
     def teardown(self) -> None:
-        if hasattr(self, "parts"):
+        if getattr(self, "pending", False):
             self.flush()

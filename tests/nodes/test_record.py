@@ -1,5 +1,6 @@
-"""The npz and csv recorders on real recordings: lossless whatever the chunking, readable on disk
-between flushes, and a SIGKILLed recorder leaves a readable prefix of the stream."""
+"""The npz and csv recorders on real recordings: lossless whatever the chunking, an npz recording
+replays as what was recorded, readable on disk between flushes (a stalled stream too), and a
+SIGKILLed recorder leaves a readable prefix of the stream."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ import pytest
 import nodes.record as record
 from emgflow.message import Msg
 from emgflow.recordings import Recording, RecordingError, load
-from emgflow.testing import chunk, run_node
-from nodes.record import Csv, Npz
+from emgflow.testing import chunk, concat, run_node
+from nodes.record import TICK_MS, Csv, Npz
 from nodes.replay import Replay
 
 from ..e2e.procs import alive, children_of, kill_started, start_run, wait_for
@@ -79,23 +80,28 @@ def read_csv(path: Path) -> tuple[list[str], np.ndarray]:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_npz_is_bit_exact_with_label_and_target_under_random_chunking(tmp_path, db5, seed):
     """emg, label and target come back bit for bit with their dtypes, each port cut differently;
-    `start` is the stream index of the first emg row and `rate` the stream's rate."""
+    `start` / `<name>_start` are the stream index of each stream's first row, `rate` its rate."""
     rng = np.random.default_rng(seed)
     first = 1000  # a stream that does not begin at 0 (a device sample counter, a replay with start_s)
     emg, label, glove = db5.emg[first:], db5.streams["label"][first:], db5.streams["glove"][first:]
-    streams = {"in": chunk(emg, rng, rate=db5.rate, max_size=64, start=first),
+    streams = {"in": chunk(emg, rng, rate=db5.rate, max_size=64, start=first, meta={"device": "test"}),
                "label": chunk(label, rng, rate=db5.rate, max_size=200, start=first),
                "target": chunk(glove, rng, rate=db5.rate, max_size=7, start=first)}
     path = tmp_path / "rec.npz"
-    assert run_node(Npz("rec", path=str(path)), interleave(streams)) == {}
+    node = Npz("rec", path=str(path))
+    assert run_node(node, interleave(streams)) == {}
     with np.load(path) as z:
-        assert sorted(z.files) == ["emg", "label", "rate", "start", "target"]
+        assert sorted(z.files) == ["emg", "label", "label_rate", "label_start", "meta", "rate", "start",
+                                   "target", "target_rate", "target_start"]
         for key, want in (("emg", emg), ("label", label), ("target", glove)):
             assert z[key].dtype == want.dtype and z[key].shape == want.shape
             assert np.array_equal(z[key], want), key
-        assert z["rate"].dtype == np.float64 and float(z["rate"]) == db5.rate
-        assert z["start"].dtype == np.int64 and int(z["start"]) == first
+        for prefix in ("", "label_", "target_"):
+            assert z[prefix + "rate"].dtype == np.float64 and float(z[prefix + "rate"]) == db5.rate
+            assert z[prefix + "start"].dtype == np.int64 and int(z[prefix + "start"]) == first
+        assert json.loads(str(z["meta"])) == {"device": "test"}
     assert not (tmp_path / "rec.npz.tmp.npz").exists()
+    assert not node.counters  # no gaps, nothing malformed
 
 
 def test_npz_keeps_the_stream_dtype_and_makes_1d_rows_columns(tmp_path, db5):
@@ -109,8 +115,8 @@ def test_npz_keeps_the_stream_dtype_and_makes_1d_rows_columns(tmp_path, db5):
 
 
 def test_csv_is_exact_on_emg_and_holds_the_sample_index(tmp_path, db5):
-    """DB5 EMG is integer-valued: the default 6 significant digits give it back exactly,
-    with a `sample` column counting the stream index across random chunks."""
+    """Integer-valued float32 EMG comes back exactly, with a `sample` column counting the stream index
+    across random chunks; with no channel names in the stream the columns are ch0, ch1, ..."""
     rng = np.random.default_rng(3)
     first, emg = 500, db5.emg[500:6500]
     path = tmp_path / "emg.csv"
@@ -122,45 +128,130 @@ def test_csv_is_exact_on_emg_and_holds_the_sample_index(tmp_path, db5):
     assert np.array_equal(rows[:, 1:].astype(np.float32), emg)
 
 
-@pytest.mark.parametrize("precision, rtol", [(6, 5e-6), (9, 0.0)])
-def test_csv_float_precision_is_what_it_documents(tmp_path, db5, precision, rtol):
-    """Real float data (DB5 glove): `precision` significant digits, so 6 (the default) is within half a unit
-    in the 6th digit and 9 is bit-exact for float32 (the node is lossless only from precision 9 on)."""
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16])
+def test_csv_is_lossless_by_default(tmp_path, db5, dtype):
+    """Real glove data as float32 and (divided by 3, so it needs all 17 digits) as float64 reads back
+    bit for bit; int16 counts are written as plain integers."""
+    glove, counts = db5.streams["glove"][:3000], db5.emg[:3000].astype(np.int16)
+    x = {np.float32: glove, np.float64: glove.astype(np.float64) / 3, np.int16: counts}[dtype]
+    path = tmp_path / "x.csv"
+    run_node(Csv("tab", path=str(path)), chunk(x, np.random.default_rng(4), rate=db5.rate, max_size=50))
+    _, rows = read_csv(path)
+    assert np.array_equal(rows[:, 1:].astype(dtype), x)
+    if dtype is np.int16:
+        body = path.read_text().split("\n", 1)[1]
+        assert body.count("\n") == 3000 and not any(c in body for c in ".e")
+
+
+def test_csv_precision_rounds_to_that_many_significant_digits(tmp_path, db5):
+    """An explicit `precision` of 6 keeps 6 significant digits of real float data (not bit-exact)."""
     glove = db5.streams["glove"][:4000]
     path = tmp_path / "glove.csv"
-    run_node(Csv("tab", path=str(path), precision=precision),
-             chunk(glove, np.random.default_rng(4), rate=db5.rate, max_size=50))
+    msgs = chunk(glove, np.random.default_rng(4), rate=db5.rate, max_size=50)
+    run_node(Csv("tab", path=str(path), precision=6), msgs)
     _, rows = read_csv(path)
-    back = rows[:, 1:].astype(np.float32)
-    if rtol:
-        assert not np.array_equal(back, glove)  # the data really has more than 6 digits
-        np.testing.assert_allclose(rows[:, 1:], glove.astype(np.float64), rtol=rtol, atol=0)
-    else:
-        assert np.array_equal(back, glove)
+    assert not np.array_equal(rows[:, 1:].astype(np.float32), glove)  # the data really has more than 6 digits
+    np.testing.assert_allclose(rows[:, 1:], glove.astype(np.float64), rtol=5e-6, atol=0)
 
 
-@pytest.mark.xfail(strict=True, reason="record.Csv reads channel names from meta['channels'], but replay, myo "
-                   "and lsl send them as meta['channel_names']: the header says ch0..ch7")
 def test_csv_header_names_the_channels_replay_sends(tmp_path, data_dir):
     path = recording_path(data_dir, GRIP)
     rec = load(path)
     msgs = run_node(Replay(path=str(path), speed=0, chunk=25, stop_s=2))["emg"]
     out = tmp_path / "grip.csv"
     run_node(Csv("tab", path=str(out)), msgs)
-    header, _ = read_csv(out)
+    header, rows = read_csv(out)
     assert header == ["sample", *rec.channel_names]
+    assert np.array_equal(rows[:, 1:].astype(np.float32), rec.emg[:400])
 
 
-@pytest.mark.xfail(strict=True, reason="record.Npz writes `start` as a 0-d array, which recordings.load reads as a "
-                   "stream and rejects (expected (N, k) rows), so replay cannot play back what npz recorded")
 def test_npz_recording_loads_back_with_emgflow_recordings(tmp_path, db5):
     path = tmp_path / "rec.npz"
     run_node(Npz("rec", path=str(path)), chunk(db5.emg[:2000], np.random.default_rng(5), rate=db5.rate))
-    try:
-        back = load(path)
-    except RecordingError as exc:
-        pytest.fail(str(exc))
+    back = load(path)
     assert np.array_equal(back.emg, db5.emg[:2000]) and back.rate == db5.rate
+    assert back.meta == {"dataset": "npz", "start": 0} and back.channel_names == [f"ch{i}" for i in range(16)]
+
+
+@pytest.mark.parametrize("rel, wiring", [(DB5, {"emg": "in", "label": "label", "glove": "target"}),
+                                         (GRIP, {"emg": "in", "force": "target"})])
+def test_replay_of_an_npz_recording_equals_what_was_recorded(tmp_path, data_dir, rel, wiring):
+    """replay -> npz (emg, and label / target ports) -> load and replay again: the same rows, dtypes,
+    channel names and recording metadata (dataset, class names) as the first replay sent."""
+    src = recording_path(data_dir, rel)
+    rec = load(src)
+    played = run_node(Replay(path=str(src), speed=0, chunk=25, start_s=5, stop_s=15))
+    sent = {port: concat(played[port]) for port in wiring}
+    path = tmp_path / "rec.npz"
+    run_node(Npz("rec", path=str(path)), interleave({key: played[port] for port, key in wiring.items()}))
+
+    back = load(path)
+    assert back.rate == rec.rate and back.channel_names == rec.channel_names and len(back.emg) == 2000
+    assert back.meta["start"] == 0 and back.meta["dataset"] == rec.meta["dataset"]
+    assert back.meta.get("class_names") == rec.meta.get("class_names")
+    assert np.array_equal(back.emg, sent["emg"])
+    assert sorted(back.streams) == sorted(key for port, key in wiring.items() if port != "emg")
+    for port, key in wiring.items():
+        if port != "emg":
+            assert np.array_equal(back.streams[key], sent[port]) and back.streams[key].dtype == sent[port].dtype
+
+    again = run_node(Replay(path=str(path), speed=0, chunk=25))
+    assert again["emg"][0].meta["channel_names"] == rec.channel_names
+    assert np.array_equal(concat(again["emg"]), sent["emg"])
+    if "label" in wiring:  # `target` has no replay port: load() gives it back (above), replay does not play it
+        assert np.array_equal(concat(again["label"]), sent["label"])
+
+
+def test_npz_load_aligns_the_streams_by_sample_index(tmp_path, db5):
+    """As a killed recorder leaves them: label 100 rows short of emg, target starting 50 rows late.
+    load() keeps rows 50..900 of each, aligned; a stream at another rate is left out and named."""
+    first, rng = 300, np.random.default_rng(8)
+    emg, label, glove = (db5.emg[first:first + 1000], db5.streams["label"][first:first + 900],
+                         db5.streams["glove"][first + 50:first + 1000])
+    path = tmp_path / "rec.npz"
+    run_node(Npz("rec", path=str(path)), interleave({
+        "in": chunk(emg, rng, rate=db5.rate, start=first), "label": chunk(label, rng, rate=db5.rate, start=first),
+        "target": chunk(glove, rng, rate=db5.rate, start=first + 50)}))
+    back = load(path)
+    assert back.meta["start"] == first + 50 and len(back.emg) == 850
+    assert np.array_equal(back.emg, emg[50:900]) and np.array_equal(back.streams["label"], label[50:])
+    assert np.array_equal(back.streams["target"], glove[:850])
+
+    decisions = chunk(db5.emg[:1000:20], rng, rate=db5.rate / 20, max_size=3)  # one row per 20 samples
+    run_node(Npz("rec", path=str(path)), interleave({"in": decisions, "label": chunk(label, rng, rate=db5.rate)}))
+    back = load(path)
+    assert back.streams == {} and back.meta["other_rate_streams"] == {"label": db5.rate}
+    assert np.array_equal(back.emg, db5.emg[:1000:20])
+
+    run_node(Npz("rec", path=str(path)), interleave({"in": chunk(emg[:100], None, rate=db5.rate),
+                                                     "label": chunk(label[:100], None, rate=db5.rate, start=200)}))
+    with pytest.raises(RecordingError, match="share no sample index"):
+        load(path)
+    np.savez(path, emg=emg, rate=db5.rate, start=first, label=label)  # a label of its own length, no label_start
+    with pytest.raises(RecordingError, match="'label' has 900 rows, emg has 1000"):
+        load(path)
+
+
+def test_recorders_count_and_drop_messages_of_another_width(tmp_path, db5):
+    """A message of another width is dropped and counted; a jump in `start` is kept and counted
+    (npz); a 0-d payload is one row of one column, as Msg.end counts it."""
+    x = db5.emg[:100]
+    msgs = [Msg(x[:50], db5.rate, 0), Msg(x[50:60, :3], db5.rate, 50), Msg(x[50:], db5.rate, 50),
+            Msg(x[:10], db5.rate, 120)]
+    npz, csv = Npz("rec", path=str(tmp_path / "rec.npz")), Csv("tab", path=str(tmp_path / "rec.csv"))
+    run_node(npz, msgs)
+    run_node(csv, msgs + [Msg(np.array(["a"] * 16)[None], db5.rate, 130)])
+    assert npz.counters == {"emg_malformed": 1, "emg_gaps": 1} and csv.counters == {"malformed": 2}
+    with np.load(tmp_path / "rec.npz") as z:
+        assert np.array_equal(z["emg"], np.concatenate([x, x[:10]]))
+    _, rows = read_csv(tmp_path / "rec.csv")
+    assert np.array_equal(rows[:, 0], np.r_[np.arange(100), np.arange(120, 130)])
+    assert np.array_equal(rows[:, 1:].astype(np.float32), np.concatenate([x, x[:10]]))
+
+    scalar = Npz("rec", path=str(tmp_path / "one.npz"))
+    run_node(scalar, [Msg(np.float32(2.5), 10.0, 0), Msg(np.float32(3), 10.0, 1)])
+    with np.load(tmp_path / "one.npz") as z:
+        assert np.array_equal(z["emg"], [[2.5], [3.0]]) and not scalar.counters
 
 
 # --- 2. flushing: readable on disk between flushes, without finish() -------------------------------
@@ -193,10 +284,9 @@ def test_npz_on_disk_holds_exactly_the_rows_up_to_the_last_flush(tmp_path, db5, 
         assert np.array_equal(z["emg"], emg)
 
 
-def test_csv_on_disk_holds_at_least_the_rows_up_to_the_last_flush(tmp_path, db5, clock):
-    """Whole rows only, a prefix of the stream, never fewer rows than the last flush wrote.
-    (Chunks are small so the 4 messages between flushes stay inside the file buffer: without
-    the flush nothing would reach the disk and this test would fail.)"""
+def test_csv_on_disk_holds_exactly_the_rows_up_to_the_last_flush(tmp_path, db5, clock):
+    """Rows wait in memory and are written whole at each flush: the file is always the stream's
+    first rows up to the last flush, ending with a full row."""
     emg = db5.emg[:1500]
     msgs = chunk(emg, np.random.default_rng(7), rate=db5.rate, max_size=8)
     path = tmp_path / "rec.csv"
@@ -210,14 +300,59 @@ def test_csv_on_disk_holds_at_least_the_rows_up_to_the_last_flush(tmp_path, db5,
             flushed = msg.end
         assert path.read_text().endswith("\n") or path.stat().st_size == 0
         _, rows = read_csv(path)
-        n = len(rows)
-        assert n >= flushed, f"after message {i}: {n} rows on disk, {flushed} flushed"
-        if n:
-            assert np.array_equal(rows[:, 0], np.arange(n))
-            assert np.array_equal(rows[:, 1:].astype(np.float32), emg[:n])
+        assert len(rows) == flushed, f"after message {i}"
+        if flushed:
+            assert np.array_equal(rows[:, 0], np.arange(flushed))
+            assert np.array_equal(rows[:, 1:].astype(np.float32), emg[:flushed])
     assert flushed > 0
     node.teardown()
     assert np.array_equal(read_csv(path)[1][:, 1:].astype(np.float32), emg)
+
+
+@pytest.mark.parametrize("recorder", [Npz, Csv])
+def test_a_stalled_stream_is_flushed_on_the_tick(tmp_path, db5, clock, recorder):
+    """A burst, then nothing: the tick (which the runtime calls every TICK_MS) writes the burst once
+    flush_s has passed since the last write, and does not rewrite the file when nothing is new."""
+    assert recorder.tick_ms == TICK_MS
+    emg = db5.emg[:700]
+    path = tmp_path / ("rec.npz" if recorder is Npz else "rec.csv")
+    node = recorder("rec", path=str(path), flush_s=1.0)
+    node.setup()
+
+    def on_disk() -> np.ndarray:
+        if recorder is Npz:
+            if not path.exists():
+                return np.empty((0, 16), np.float32)
+            with np.load(path) as z:
+                return z["emg"]
+        return read_csv(path)[1][:, 1:].astype(np.float32).reshape(-1, 16)
+
+    for msg in chunk(emg, np.random.default_rng(9), rate=db5.rate, max_size=40):  # a burst: no time passes
+        node.handle("in", msg)
+    for _ in range(9):  # 0.9 s of stall, tick by tick
+        clock.t += TICK_MS / 1000
+        node.tick()
+        assert len(on_disk()) == 0
+    clock.t += TICK_MS / 1000
+    node.tick()
+    assert np.array_equal(on_disk(), emg)
+    written = path.stat()
+    clock.t += 5.0
+    node.tick()
+    assert path.stat().st_ino == written.st_ino and path.stat().st_mtime_ns == written.st_mtime_ns
+    node.teardown()
+    assert np.array_equal(on_disk(), emg)
+
+
+def test_npz_setup_removes_a_temp_file_left_by_a_killed_save(tmp_path, db5):
+    path, stale = tmp_path / "rec.npz", tmp_path / "rec.npz.tmp.npz"
+    stale.write_bytes(b"PK\x03\x04 the first bytes of a zip, cut short")
+    node = Npz("rec", path=str(path))
+    node.setup()
+    assert not stale.exists()
+    node.handle("in", Msg(db5.emg[:10], db5.rate, 0))
+    node.teardown()
+    assert np.array_equal(load(path).emg, db5.emg[:10]) and not stale.exists()
 
 
 # --- 3. a SIGKILLed recorder process leaves a readable prefix --------------------------------------
@@ -268,10 +403,13 @@ def test_sigkilled_recorders_leave_a_readable_prefix_of_the_stream(tmp_path, dat
     total = 60 * int(db5.rate)
     with np.load(npz) as z:
         emg, label = z["emg"], z["label"]
-        assert int(z["start"]) == 0 and float(z["rate"]) == db5.rate
+        assert int(z["start"]) == 0 and float(z["rate"]) == db5.rate and int(z["label_start"]) == 0
     assert 0 < len(emg) < total
     assert np.array_equal(emg, db5.emg[: len(emg)])
     assert 0 < len(label) and np.array_equal(label, db5.streams["label"][: len(label)])
+    back = load(npz)  # what replay plays: the rows both streams hold
+    n = min(len(emg), len(label))
+    assert len(back.emg) == n and np.array_equal(back.streams["label"], db5.streams["label"][:n])
 
     assert csv.read_text().endswith("\n")  # whole rows only: np.loadtxt reads the file as it is
     header, rows = read_csv(csv)
