@@ -52,6 +52,7 @@ class Replay(Node):
     force = Out(help="force per sample, float32")
     acc = Out(help="accelerometer per sample, float32")
     angles = Out(help="joint angles per sample, float32 (NaN where not tracked)")
+    target = Out(help="the target stream of an emgflow npz recording (what its recorder got on `target`)")
 
     _recording: Recording | None = None
 
