@@ -23,11 +23,8 @@ LINE = re.compile(r"look start=(\d+) shape=\((\d+), (\d+)\) last=\[(.*)\]")
 
 
 @pytest.fixture(scope="module")
-def db5_path(data_dir) -> Path:
-    path = data_dir / DB5
-    if not path.exists():
-        pytest.skip(f"recording not found: {path}")
-    return path
+def db5_path(recording_file) -> Path:
+    return recording_file(DB5)
 
 
 @pytest.fixture(scope="module")

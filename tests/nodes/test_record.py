@@ -27,16 +27,9 @@ DB5 = "ninapro-db5-e1/s1/S1_E1_A1.mat"          # 16 ch float32 EMG (integer-val
 GRIP = "myo-grip-force/recording_force_v10.mat"  # 8 Myo channels named after their muscles
 
 
-def recording_path(data_dir: Path, rel: str) -> Path:
-    path = data_dir / rel
-    if not path.exists():
-        pytest.skip(f"recording not found: {path}")
-    return path
-
-
 @pytest.fixture(scope="module")
-def db5(data_dir) -> Recording:
-    return load(recording_path(data_dir, DB5))
+def db5(recording_file) -> Recording:
+    return load(recording_file(DB5))
 
 
 class FakeTime:
@@ -154,8 +147,8 @@ def test_csv_precision_rounds_to_that_many_significant_digits(tmp_path, db5):
     np.testing.assert_allclose(rows[:, 1:], glove.astype(np.float64), rtol=5e-6, atol=0)
 
 
-def test_csv_header_names_the_channels_replay_sends(tmp_path, data_dir):
-    path = recording_path(data_dir, GRIP)
+def test_csv_header_names_the_channels_replay_sends(tmp_path, recording_file):
+    path = recording_file(GRIP)
     rec = load(path)
     msgs = run_node(Replay(path=str(path), speed=0, chunk=25, stop_s=2))["emg"]
     out = tmp_path / "grip.csv"
@@ -175,10 +168,10 @@ def test_npz_recording_loads_back_with_emgflow_recordings(tmp_path, db5):
 
 @pytest.mark.parametrize("rel, wiring", [(DB5, {"emg": "in", "label": "label", "glove": "target"}),
                                          (GRIP, {"emg": "in", "force": "target"})])
-def test_replay_of_an_npz_recording_equals_what_was_recorded(tmp_path, data_dir, rel, wiring):
+def test_replay_of_an_npz_recording_equals_what_was_recorded(tmp_path, recording_file, rel, wiring):
     """replay -> npz (emg, and label / target ports) -> load and replay again: the same rows, dtypes,
     channel names and recording metadata (dataset, class names) as the first replay sent."""
-    src = recording_path(data_dir, rel)
+    src = recording_file(rel)
     rec = load(src)
     played = run_node(Replay(path=str(src), speed=0, chunk=25, start_s=5, stop_s=15))
     sent = {port: concat(played[port]) for port in wiring}
@@ -371,10 +364,10 @@ def node_pid(supervisor: int, name: str) -> int:
 
 
 @pytest.mark.timeout(90)
-def test_sigkilled_recorders_leave_a_readable_prefix_of_the_stream(tmp_path, data_dir, db5):
+def test_sigkilled_recorders_leave_a_readable_prefix_of_the_stream(tmp_path, recording_file, db5):
     """replay (2x real time) -> npz (emg + label) and csv; both recorder processes are SIGKILLed after
     they have flushed at least twice: each file still parses and holds the recording's first n rows."""
-    src = recording_path(data_dir, DB5)
+    src = recording_file(DB5)
     graph = tmp_path / "g.yaml"
     graph.write_text(textwrap.dedent(f"""
         name: kill-recorders
