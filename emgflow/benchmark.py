@@ -71,7 +71,7 @@ def bench_chain(relays: int, rate: float, channels: int, samples: int, duration:
     traffic each, split across the rounds); figures and ratios over the pooled samples. Alternating
     keeps a change in machine load from landing on one side only."""
     per_round = int(rate * duration / rounds) + WARMUP
-    e2e, floor, hop_values, received, dropped = [], [], {}, 0, 0
+    e2e, floor, hop_values, dropped = [], [], {}, 0
     for _ in range(rounds):
         floor.append(run_floor(relays, rate, channels, samples, per_round))
         with tempfile.TemporaryDirectory(prefix="emgflow-bench-") as tmp:
@@ -80,9 +80,7 @@ def bench_chain(relays: int, rate: float, channels: int, samples: int, duration:
             nodes = run_graph_latency(path)
         sink = nodes["sink"]
         e2e.append(np.asarray(sink["latency"].get("e2e_us", []))[WARMUP:])
-        got = sink["stats"]["in"]["in"]["received"]
-        received += got
-        dropped += (per_round - got) + sum(v["dropped"] for n in nodes.values() for v in n["stats"]["in"].values())
+        dropped += (per_round - sink["stats"]["in"]["in"]["received"]) + sum(v["dropped"] for n in nodes.values() for v in n["stats"]["in"].values())
         for k, v in sink["latency"].items():
             if k.startswith("hop "):
                 hop_values.setdefault(k[4:], []).append(np.asarray(v)[WARMUP:])

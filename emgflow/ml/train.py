@@ -142,11 +142,11 @@ def _noisy(xb: torch.Tensor, snr_db: float, gen: torch.Generator) -> torch.Tenso
     return xb + noise.to(xb.device)
 
 
-def fit_classifier(model: nn.Module, train: Windows, val: Windows, r: dict[str, Any], n_classes: int, *,
+def fit_classifier(model: nn.Module, train: Windows, val: Windows | None, r: dict[str, Any], n_classes: int, *,
                    seed: int = 0, device: torch.device = torch.device("cpu"),
                    progress: Progress | None = None) -> list[dict[str, float]]:
     """Train ``model`` on ``train`` and keep the weights of the best validation-accuracy epoch
-    (with no validation rows: the last epoch's, where the schedule ends).
+    (with no validation set: the last epoch's, where the schedule ends).
 
     Returns the per-epoch history: train loss / accuracy (over the epoch's batches, dropout on),
     validation loss / accuracy, learning rate.
@@ -185,7 +185,7 @@ def fit_classifier(model: nn.Module, train: Windows, val: Windows, r: dict[str, 
                 progress({"epoch": epoch, "batch": b + 1, "batches": steps, "loss": float(loss.detach())})
         row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": total_loss / n,
                "train_acc": correct / n}
-        if len(val):
+        if val is not None and len(val):
             logits = predict_logits(model, val.x, device)
             row["val_loss"] = float(val_loss_fn(torch.from_numpy(logits).to(device),
                                                 torch.from_numpy(val.label).to(device)))
@@ -382,8 +382,8 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
             seed_everything(seed)
             net = build(cfg)
             net.norm.set(*input_stats(train.x, (0, 2)))
-            refit = fit_classifier(net, train, train.take(np.zeros(len(train), bool)), {**r, "epochs": best_epoch},
-                                   n_out, seed=seed, device=dev, progress=progress)
+            refit = fit_classifier(net, train, None, {**r, "epochs": best_epoch}, n_out, seed=seed, device=dev,
+                                   progress=progress)
             history = history + [{**h, "refit": 1.0} for h in refit]
         outputs = target.class_names()
         extra: dict[str, Any] = {}
@@ -423,6 +423,7 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
     }
     metrics = evaluate(ckpt, target, device="cpu")
     if classify:
-        metrics["train_acc"] = float(np.mean([h["train_acc"] for h in history[-5:]]))
+        final = [h for h in history if h.get("refit")] or history  # the rows of the kept model's training
+        metrics["train_acc"] = float(np.mean([h["train_acc"] for h in final[-5:]]))
     ckpt["metrics"] = {k: v for k, v in metrics.items() if k not in ("predictions", "rows", "trace")}
     return ckpt
