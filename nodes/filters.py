@@ -66,6 +66,9 @@ class IirFilterNode(Node):
     out = Out(help="filtered samples (float64), same rows")
     init = Param(str, "zero", choices=INITS,
                  help="initial filter state: zero (at rest) or steady (steady state of the first sample)")
+    keep_input = Param(bool, False,
+                       help="emit the input channels followed by the filtered ones (2C columns): a fast and a "
+                            "slow envelope side by side for a model to read both time scales")
     corners: tuple[str, ...] = ()
     """Names of the params in Hz that must lie strictly between 0 and Nyquist."""
 
@@ -87,7 +90,10 @@ class IirFilterNode(Node):
         info = inputs.get("in", StreamInfo())
         if info.rate:
             self.check_rate(info.rate)
-        return {"out": info}
+        if not self.keep_input:
+            return {"out": info}
+        names = info.names + tuple(f"{n}_{self.kind}" for n in info.names) if info.names else None
+        return {"out": StreamInfo(rate=info.rate, channels=2 * info.channels if info.channels else None, names=names)}
 
     def setup(self) -> None:
         self._guard = StreamGuard(self)
@@ -105,7 +111,10 @@ class IirFilterNode(Node):
         elif msg.rate != self._rate:
             self.count("in.rate_changed")
             return None
-        return msg.replace(data=self._filter.push(data), start=start, trace=list(msg.trace))
+        out = self._filter.push(data)
+        if self.keep_input:
+            out = np.concatenate([np.asarray(data, dtype=np.float64), out], axis=1)
+        return msg.replace(data=out, start=start, trace=list(msg.trace))
 
 
 class Bandpass(IirFilterNode):

@@ -81,3 +81,15 @@ def test_corners_checked_against_the_stream_rate():
 def test_wrong_runtime_rate_fails_loudly(facial):
     with pytest.raises(ParamError, match="Nyquist"):
         run_node(Bandpass(low=20, high=450), chunk(facial[:100], rate=200.0))
+
+
+def test_keep_input_emits_the_input_then_the_filtered_channels(facial):
+    """Two time scales side by side (what a multi-scale envelope model reads), still equal to offline."""
+    msgs = chunk(np.abs(facial), np.random.default_rng(3), rate=2000.0, max_size=150)
+    got = concat(run_node(Lowpass(cutoff=1.0, order=1, keep_input=True), msgs)["out"])
+    sos = signal.butter(1, 1.0, "lowpass", fs=2000, output="sos")
+    np.testing.assert_array_equal(got[:, :2], np.abs(facial))
+    np.testing.assert_allclose(got[:, 2:], signal.sosfilt(sos, np.abs(facial), axis=0), rtol=1e-9, atol=1e-12)
+    info = Lowpass(cutoff=1.0, keep_input=True).describe({"in": StreamInfo(rate=2000.0, channels=2,
+                                                                            names=("a", "b"))})["out"]
+    assert info.channels == 4 and info.names == ("a", "b", "a_lowpass", "b_lowpass")
