@@ -35,10 +35,10 @@ def eval_(
         ckpt = checkpoint.load(checkpoint_file)
         spec = dataset(ckpt["data"]["dataset"])
         subj = load_subject(spec, parse_subject(spec, subject or ckpt["data"]["test_subject"]))
-        checkpoint.check_stream(ckpt, rate=None, channels=subj.channels)
-        if subj.rate != ckpt["input"]["rate"]:
-            raise checkpoint.CheckpointError(f"{subj.describe()} is sampled at {subj.rate:g} Hz; "
-                                             f"the model was trained at {ckpt['input']['rate']:g} Hz")
+        want = ckpt["input"]
+        if (subj.rate, subj.channels) != (want["rate"], want["channels"]):
+            raise checkpoint.CheckpointError(f"{subj.describe()} has {subj.channels} channels at {subj.rate:g} Hz; "
+                                             f"the model was trained on {want['channels']} at {want['rate']:g} Hz")
     except (checkpoint.CheckpointError, ValueError) as exc:
         err_console.print(f"[bold red]error[/] {exc}")
         raise typer.Exit(code=2) from None

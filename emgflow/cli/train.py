@@ -10,7 +10,7 @@ import typer
 from .common import console, err_console
 
 CONFIG_KEYS = ("model", "dataset", "subject", "recipe", "mode", "wp", "wp_mode", "frames", "hidden", "train_step",
-               "seed", "threads", "device", "epochs", "lr", "batch", "highpass", "refit")
+               "seed", "threads", "device", "epochs", "lr", "batch", "highpass", "refit", "all_rest")
 
 
 def _config(path: Path | None) -> dict[str, Any]:
@@ -51,6 +51,9 @@ def train(
         help="Raw EMG: a causal 4th-order high-pass (Hz) first in the pipeline.")] = None,
     refit: Annotated[Optional[bool], typer.Option(
         "--refit/--no-refit", help="After validation picks the epoch count, retrain on all training reps.")] = None,
+    all_rest: Annotated[Optional[bool], typer.Option(
+        "--all-rest/--subsampled-rest",
+        help="Classifiers: train on every rest segment (test keeps the dataset's rest subsampling).")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Override the recipe's epochs.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Override the recipe's learning rate.")] = None,
     batch: Annotated[Optional[int], typer.Option(help="Override the recipe's batch size.")] = None,
@@ -81,6 +84,8 @@ def train(
     if isinstance(hid, str):
         hid = [int(h) for h in hid.split(",")] if "," in hid or opts["model"] == "convlstm" else int(hid)
     overrides = {k: opts[k] for k in ("epochs", "lr", "batch", "refit") if k in opts}
+    if "all_rest" in opts:
+        overrides["train_all_rest"] = opts["all_rest"]
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                   TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("epoch 1", total=None, info="")

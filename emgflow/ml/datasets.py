@@ -301,17 +301,21 @@ def load_subject(spec: DatasetSpec, subject: Any) -> Subject:
 
 
 def classification_windows(subj: Subject, pipeline: Sequence[dict[str, Any]], train_step: int,
-                           test_step: int, split_seed: int = 0) -> dict[str, Windows]:
+                           test_step: int, split_seed: int = 0, train_all_rest: bool = False) -> dict[str, Windows]:
     """Train / val / test windows for classification: dense hop for training, sparse for val and test.
 
     ``fit`` holds every training repetition, validation ones included, at the dense hop: what a
     model without selection (the baselines) or a refit after selection trains on.
+    ``train_all_rest`` keeps every rest segment in ``train`` / ``fit`` (validation and test keep the
+    dataset's rest subsampling, the protocol): rest after each movement looks different, and a
+    class-weighted loss keeps the extra rest windows from dominating.
     """
     spec = subj.spec
     dense = windows_from(subj.recordings, with_step(pipeline, train_step))
     sparse = windows_from(subj.recordings, with_step(pipeline, test_step))
     if spec.rest_segments_per_rep:
-        dense = subsample_rest(dense, spec.rest_segments_per_rep, split_seed)
+        if not train_all_rest:
+            dense = subsample_rest(dense, spec.rest_segments_per_rep, split_seed)
         sparse = subsample_rest(sparse, spec.rest_segments_per_rep, split_seed)
     held = set(spec.test) | set(spec.val)
     train_reps = sorted(set(np.unique(dense.repetition).tolist()) - held)

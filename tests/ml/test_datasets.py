@@ -55,6 +55,18 @@ def test_splits_are_disjoint_repetitions(db1_s1):
     assert labels == set(range(13))
 
 
+def test_train_all_rest_keeps_every_training_rest_segment_and_the_test_protocol(db1_s1):
+    pipe = [{"type": "emg_image", "window": 15, "step": 15, "norm": "none"}]
+    sub, full = (classification_windows(db1_s1, pipe, 5, 15, train_all_rest=a) for a in (False, True))
+    for part in ("test", "val"):
+        np.testing.assert_array_equal(sub[part].index, full[part].index)
+    rest_segments = [len(np.unique(w["train"].segment[w["train"].label == 0])) for w in (sub, full)]
+    reps = len(np.unique(sub["train"].repetition))
+    assert rest_segments[0] == reps and rest_segments[1] >= 12 * reps  # one per rest between 12 movements
+    moving = sub["train"].label != 0
+    np.testing.assert_array_equal(sub["train"].index[moving], full["train"].index[full["train"].label != 0])
+
+
 def test_every_row_label_matches_the_recording(db1_s1):
     rec = db1_s1.recordings[0]
     pipe = [{"type": "emg_image", "window": 15, "step": 15, "norm": "none"}]
