@@ -18,6 +18,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import re
 import sys
 import time
 import traceback
@@ -167,13 +168,14 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="parallel training processes")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
     ap.add_argument("--quick", action="store_true", help="one subject per group")
-    ap.add_argument("--only", default="", help="run only jobs whose name contains this text")
+    ap.add_argument("--only", default="", help="run only jobs whose name matches this regular expression "
+                                               "(re.search), e.g. 'db1-s[0-9]+-(lstm_cnn-improved|baselines)'")
     ap.add_argument("--summarize", action="store_true", help="only rebuild the summary from finished jobs")
     args = ap.parse_args()
     out = Path(args.out)
     (out / "jobs").mkdir(parents=True, exist_ok=True)
     if not args.summarize:
-        todo = [j for j in jobs(args.quick) if args.only in j["name"]
+        todo = [j for j in jobs(args.quick) if re.search(args.only, j["name"])
                 and not (out / "jobs" / f"{j['name']}.json").exists()]
         print(f"{len(todo)} jobs, {args.workers} workers x {args.threads} threads (pid {os.getpid()})", flush=True)
         t0 = time.perf_counter()
