@@ -27,8 +27,12 @@ from emgflow.ml import checkpoint
 from emgflow.ml.models import build, model_config
 
 CASES: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
-    ("A lstm_cnn h32 (ours, 2x15x10)", model_config("lstm_cnn", n_outputs=13, channels=10, frames=15, planes=2,
-                                                      hidden=32), (2, 15, 10)),
+    ("A lstm_cnn h32 (ours DB1, 2x15x20: 1 Hz + 0.2 Hz envelopes)",
+     model_config("lstm_cnn", n_outputs=13, channels=20, frames=15, planes=2, hidden=32), (2, 15, 20)),
+    ("A lstm_cnn h32 (ours Myo, 2x15x16)", model_config("lstm_cnn", n_outputs=13, channels=16, frames=15, planes=2,
+                                                          hidden=32), (2, 15, 16)),
+    ("A lstm_cnn h32 (2x15x10)", model_config("lstm_cnn", n_outputs=13, channels=10, frames=15, planes=2,
+                                               hidden=32), (2, 15, 10)),
     ("A lstm_cnn h10 (paper, 2x15x10)", model_config("lstm_cnn", n_outputs=13, channels=10, frames=15, planes=2,
                                                        hidden=10), (2, 15, 10)),
     ("A cnn (1x15x10)", model_config("cnn", n_outputs=13, channels=10, frames=15, planes=1), (1, 15, 10)),
@@ -122,14 +126,14 @@ def main() -> None:
     torch.set_num_threads(1)
     results: dict[str, Any] = {"torch": torch.__version__, "machine": platform.processor() or platform.machine(),
                                "threads": 1, "batch": 1, "cases": {}}
-    print(f"{'case':48s} {'params':>8s} {'eager p50/p99':>16s} {'script p50/p99':>16s} {'node p50/p99':>16s}  (ms)")
+    print(f"{'case':62s} {'params':>8s} {'eager p50/p99':>16s} {'script p50/p99':>16s} {'node p50/p99':>16s}  (ms)")
     with tempfile.TemporaryDirectory() as tmp:
         for name, cfg, shape in CASES:
             n = args.n if shape[-1] < 200 else max(100, args.n // 10)
             r = bench_case(cfg, shape, n, Path(tmp))
             results["cases"][name] = r
             cell = lambda k: f"{r[k]['p50_ms']:7.3f}/{r[k]['p99_ms']:7.3f}"  # noqa: E731
-            print(f"{name:48s} {r['params']:8d} {cell('eager'):>16s} {cell('torchscript'):>16s} "
+            print(f"{name:62s} {r['params']:8d} {cell('eager'):>16s} {cell('torchscript'):>16s} "
                   f"{cell('node_process'):>16s}", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
