@@ -339,6 +339,33 @@ def default_pipeline(spec: DatasetSpec, model: str, *, rate: float, paper: bool,
     return [rms, {"type": "long_exposure", "window": frames or 20, "step": step or 1}]
 
 
+def fresh_model(cfg: dict[str, Any], x: np.ndarray) -> nn.Module:
+    """A newly initialised model whose input standardisation holds ``x``'s statistics."""
+    net = build(cfg)
+    net.norm.set(*input_stats(x, (0, 2)))
+    return net
+
+
+Fit = Callable[[nn.Module, Windows, Windows | None, dict[str, Any]], list[dict[str, float]]]
+
+
+def select_then_refit(cfg: dict[str, Any], train: Windows, val: Windows, fit_set: Callable[[], Windows],
+                      r: dict[str, Any], seed: int, fit: Fit) -> tuple[nn.Module, Windows, list[dict[str, float]]]:
+    """Train with ``val`` choosing the epoch; with ``r["refit"]``, train a fresh model on ``fit_set()``
+    (training + validation repetitions) for that many epochs. Returns (model, its training windows,
+    history; refit rows marked ``refit``)."""
+    net = fresh_model(cfg, train.x)
+    history = fit(net, train, val, r)
+    if not (r.get("refit") and len(val)):
+        return net, train, history
+    best_epoch = max(int(h["epoch"]) for h in history if h.get("best"))
+    seed_everything(seed)
+    train = fit_set()
+    net = fresh_model(cfg, train.x)
+    refit = fit(net, train, None, {**r, "epochs": best_epoch})
+    return net, train, history + [{**h, "refit": 1.0} for h in refit]
+
+
 def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str | None = None,
                 overrides: dict[str, Any] | None = None, mode: str = "subject", wp: bool = True,
                 wp_mode: str = "tree15", frames: int | None = None, hidden: Any = None,
@@ -380,18 +407,9 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
         cfg = model_config(model, n_outputs=n_out, channels=x.shape[-1], frames=x.shape[2], planes=x.shape[1],
                            dropout=r.get("dropout", 0.5),
                            **({"hidden": hidden or (10 if paper else 32)} if model == "lstm_cnn" else {}))
-        net = build(cfg)
-        net.norm.set(*input_stats(x, (0, 2)))
-        history = fit_classifier(net, train, val, r, n_out, seed=seed, device=dev, progress=progress)
-        if r.get("refit") and len(val):
-            best_epoch = max(int(h["epoch"]) for h in history if h.get("best"))
-            train = concat_windows([p["fit"] for p in parts])
-            seed_everything(seed)
-            net = build(cfg)
-            net.norm.set(*input_stats(train.x, (0, 2)))
-            refit = fit_classifier(net, train, None, {**r, "epochs": best_epoch}, n_out, seed=seed, device=dev,
-                                   progress=progress)
-            history = history + [{**h, "refit": 1.0} for h in refit]
+        net, train, history = select_then_refit(
+            cfg, train, val, lambda: concat_windows([p["fit"] for p in parts]), r, seed,
+            lambda n, t, v, rr: fit_classifier(n, t, v, rr, n_out, seed=seed, device=dev, progress=progress))
         outputs = target.class_names()
         extra: dict[str, Any] = {}
     else:
@@ -404,20 +422,18 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
         cfg = model_config(model, n_outputs=train.target.shape[1], channels=train.x.shape[1],
                            frames=train.x.shape[2], step=pipeline[-1]["step"],
                            hidden=hidden or ([64, 32] if paper else [32, 16]) if model == "convlstm" else hidden or 128)
-        net = build(cfg)
-        net.norm.set(*input_stats(train.x, (0, 2)))
-        history = fit_regressor(net, train, val, r, seed=seed, device=dev, progress=progress)
-        if r.get("refit") and len(val):
-            best_epoch = max(int(h["epoch"]) for h in history if h.get("best"))
-            train = concat_windows([w.take(~np.isin(w.repetition, list(spec.test))) for w in ws])
-            mean, std = train.target.mean(0), train.target.std(0).clip(1e-6)
-            train.target = (train.target - mean) / std
-            seed_everything(seed)
-            net = build(cfg)
-            net.norm.set(*input_stats(train.x, (0, 2)))
-            refit = fit_regressor(net, train, None, {**r, "epochs": best_epoch}, seed=seed, device=dev,
-                                  progress=progress)
-            history = history + [{**h, "refit": 1.0} for h in refit]
+
+        def fit_set() -> Windows:
+            """Every non-test repetition, z-scored with its own statistics (which the checkpoint keeps)."""
+            nonlocal mean, std
+            w = concat_windows([w.take(~np.isin(w.repetition, list(spec.test))) for w in ws])
+            mean, std = w.target.mean(0), w.target.std(0).clip(1e-6)
+            w.target = (w.target - mean) / std
+            return w
+
+        net, train, history = select_then_refit(
+            cfg, train, val, fit_set, r, seed,
+            lambda n, t, v, rr: fit_regressor(n, t, v, rr, seed=seed, device=dev, progress=progress))
         outputs = list(spec.target_names)
         extra = {"target_mean": mean.tolist(), "target_std": std.tolist(), "target": spec.target}
     rate = target.rate
