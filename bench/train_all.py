@@ -6,7 +6,7 @@ Jobs (in priority order): DB1 exercise 1, all 10 subjects: model A (improved rec
 (paper recipe), LDA and RF, and on 5 subjects the CNN and LSTM-CNN-without-WP baselines;
 Côté-Allard (all 22 subjects, raw Myo EMG behind a 20 Hz high-pass for the model and the
 baselines alike) and DB5 (a few subjects): model A and LDA / RF; DB5 (a few subjects): LE-ConvMN
-and the LSTM baseline; the Myo grip-force set (a few subjects): LE-ConvMN and the LSTM on force.
+the LSTM baseline, ridge and the sparse GP; the Myo grip-force set (a few subjects): the same four on force.
 Each job writes ``<out>/jobs/<name>.json`` (metrics without the big arrays) and its checkpoint
 ``<out>/ckpt/<name>.pt``; a job whose JSON exists is skipped, so a rerun
 resumes. ``<out>/summary.json`` and ``summary.md`` hold mean +- SD per (dataset, model).
@@ -48,6 +48,7 @@ def jobs(quick: bool) -> list[dict[str, Any]]:
     for s in db5b:
         out.append({"kind": "model", "dataset": "db5", "subject": s, "model": "convlstm", "recipe": "fast_b"})
         out.append({"kind": "model", "dataset": "db5", "subject": s, "model": "lstm", "recipe": "fast_b"})
+        out.append({"kind": "reg_baselines", "dataset": "db5", "subject": s})
     for s in cote:
         out.append({"kind": "model", "dataset": "coteallard", "subject": s, "model": "lstm_cnn", "recipe": "improved",
                     "highpass": 20.0})
@@ -62,14 +63,15 @@ def jobs(quick: bool) -> list[dict[str, Any]]:
     for s in grip:  # the second regression task: 8 raw Myo channels -> grip force
         out.append({"kind": "model", "dataset": "grip", "subject": s, "model": "convlstm", "recipe": "fast_b"})
         out.append({"kind": "model", "dataset": "grip", "subject": s, "model": "lstm", "recipe": "fast_b"})
+        out.append({"kind": "reg_baselines", "dataset": "grip", "subject": s})
     for job in out:
         job["name"] = job_name(job)
     return out
 
 
 def job_name(job: dict[str, Any]) -> str:
-    if job["kind"] == "baselines":
-        return f"{job['dataset']}-s{job['subject']}-baselines"
+    if job["kind"] in ("baselines", "reg_baselines"):
+        return f"{job['dataset']}-s{job['subject']}-{job['kind']}"
     model = job["model"] + ("_emg" if job.get("wp") is False else "")
     return f"{job['dataset']}-s{job['subject']}-{model}-{job['recipe']}"
 
@@ -78,7 +80,7 @@ def run_job(job: dict[str, Any], out: Path, threads: int) -> dict[str, Any]:
     import torch
 
     from emgflow.ml import checkpoint
-    from emgflow.ml.baselines import run_baselines
+    from emgflow.ml.baselines import run_baselines, run_regression_baselines
     from emgflow.ml.datasets import dataset, load_subject
     from emgflow.ml.train import default_pipeline, train_model
 
@@ -91,6 +93,12 @@ def run_job(job: dict[str, Any], out: Path, threads: int) -> dict[str, Any]:
         pipe = default_pipeline(spec, "cnn", rate=subj.rate, paper=False, highpass=job.get("highpass"))
         result["metrics"] = {k: {m: v for m, v in met.items() if m not in DROP}
                              for k, met in run_baselines(subj, pipe).items()}
+    elif job["kind"] == "reg_baselines":
+        spec = dataset(job["dataset"])
+        subj = load_subject(spec, job["subject"])
+        pipe = default_pipeline(spec, "convlstm", rate=subj.rate, paper=False)
+        result["metrics"] = {k: {m: v for m, v in met.items() if m not in DROP}
+                             for k, met in run_regression_baselines(subj, pipe).items()}
     else:
         ckpt = train_model(job["dataset"], job["subject"], job["model"], recipe_name=job["recipe"],
                            wp=job.get("wp", True), highpass=job.get("highpass"), seed=0, device="cpu")
@@ -128,7 +136,7 @@ def summarize(out: Path) -> dict[str, Any]:
         if "error" in r:
             errors.append(r["name"])
             continue
-        if r["kind"] == "baselines":
+        if r["kind"] in ("baselines", "reg_baselines"):
             entries = {f"{r['dataset']}/{name}": m for name, m in r["metrics"].items()}
         else:
             model = r["model"] + ("_emg" if r.get("wp") is False else "")

@@ -16,16 +16,19 @@ def eval_(
     subject: Annotated[Optional[str], typer.Option(
         help="Subject to test on (default: the checkpoint's test subject).")] = None,
     baselines: Annotated[bool, typer.Option(
-        "--baselines/--no-baselines", help="Classifiers: also score LDA and RF on the same split.")] = True,
+        "--baselines/--no-baselines",
+        help="Also score the classical baselines on the same split: LDA and RF (classifiers), "
+             "ridge and a sparse GP (regressors).")] = True,
     compare: Annotated[Optional[list[Path]], typer.Option(
         help="Other checkpoints (e.g. the LSTM baseline) scored alongside.")] = None,
     threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 1,
 ) -> None:
     """Metrics JSON, confusion / per-class / loss / joint-trace PNGs and per-joint CC, RMSE, NRMSE."""
     import torch
+    from rich.progress import Progress
 
     from ..ml import checkpoint
-    from ..ml.baselines import run_baselines
+    from ..ml.baselines import run_baselines, run_regression_baselines
     from ..ml.datasets import dataset, load_subject, parse_subject
     from ..ml.evaluate import evaluate
     from ..ml.report import write_report
@@ -44,8 +47,14 @@ def eval_(
         raise typer.Exit(code=2) from None
     metrics = evaluate(ckpt, subj)
     others = {}
-    if ckpt["task"] == "classify" and baselines:
+    if baselines and ckpt["task"] == "classify":
         others.update(run_baselines(subj, ckpt["pipeline"], ckpt["data"].get("train_step", 5), ckpt.get("seed", 0)))
+    elif baselines:
+        with Progress(*Progress.get_default_columns(), console=console, transient=True) as bar:
+            task = bar.add_task("sparse-GP baseline (one GP per output)", total=None)
+            others.update(run_regression_baselines(
+                subj, ckpt["pipeline"], ckpt.get("seed", 0),
+                progress=lambda done, total: bar.update(task, completed=done, total=total)))
     for path in compare or []:
         other = checkpoint.load(path)
         others[f"{other['config']['model']} ({path.name})"] = evaluate(other, subj)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
@@ -31,7 +32,10 @@ def test_train_then_eval_a_classifier_writes_the_report(data_dir, tmp_path):
     assert len(doc["metrics"]["per_class_acc"]) == 13 and doc["recipe"]["name"] == "improved"
 
 
-def test_train_from_yaml_then_eval_a_regressor(data_dir, tmp_path):
+def test_train_from_yaml_then_eval_a_regressor(data_dir, tmp_path, monkeypatch):
+    from emgflow.ml import baselines
+
+    monkeypatch.setattr(baselines, "fit_spgp", functools.partial(baselines.fit_spgp, inducing=10, steps=5))
     cfg = tmp_path / "b.yaml"
     cfg.write_text("model: lstm\ndataset: db5\nsubject: 3\nepochs: 1\nhidden: 8\n")
     model = tmp_path / "lstm.pt"
@@ -42,8 +46,9 @@ def test_train_from_yaml_then_eval_a_regressor(data_dir, tmp_path):
     assert res.exit_code == 0, res.output
     files = {p.name for p in (tmp_path / "rep").iterdir()}
     assert files == {"metrics.json", "loss.png", "trace.png", "per_joint.png"}
-    joints = json.loads((tmp_path / "rep" / "metrics.json").read_text())["metrics"]["per_joint"]
-    assert set(joints["index PIP"]) == {"cc", "rmse", "nrmse"}
+    doc = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    assert set(doc["metrics"]["per_joint"]["index PIP"]) == {"cc", "rmse", "nrmse"}
+    assert set(doc["baselines"]) == {"ridge", "spgp"} and "spgp" in res.output
 
 
 def test_bad_options_are_clear_errors(tmp_path):
