@@ -87,18 +87,15 @@ def run_job(job: dict[str, Any], out: Path, threads: int) -> dict[str, Any]:
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     result: dict[str, Any] = {**job}
-    if job["kind"] == "baselines":
+    if job["kind"] in ("baselines", "reg_baselines"):
         spec = dataset(job["dataset"])
         subj = load_subject(spec, job["subject"])
-        pipe = default_pipeline(spec, "cnn", rate=subj.rate, paper=False, highpass=job.get("highpass"))
-        result["metrics"] = {k: {m: v for m, v in met.items() if m not in DROP}
-                             for k, met in run_baselines(subj, pipe).items()}
-    elif job["kind"] == "reg_baselines":
-        spec = dataset(job["dataset"])
-        subj = load_subject(spec, job["subject"])
-        pipe = default_pipeline(spec, "convlstm", rate=subj.rate, paper=False)
-        result["metrics"] = {k: {m: v for m, v in met.items() if m not in DROP}
-                             for k, met in run_regression_baselines(subj, pipe).items()}
+        if job["kind"] == "baselines":
+            pipe = default_pipeline(spec, "cnn", rate=subj.rate, paper=False, highpass=job.get("highpass"))
+            scores = run_baselines(subj, pipe)
+        else:
+            scores = run_regression_baselines(subj, default_pipeline(spec, "convlstm", rate=subj.rate, paper=False))
+        result["metrics"] = {k: {m: v for m, v in met.items() if m not in DROP} for k, met in scores.items()}
     else:
         ckpt = train_model(job["dataset"], job["subject"], job["model"], recipe_name=job["recipe"],
                            wp=job.get("wp", True), highpass=job.get("highpass"), seed=0, device="cpu")
