@@ -147,7 +147,7 @@ def fit_spgp(x: np.ndarray, y: np.ndarray, *, inducing: int = SPGP_INDUCING, ste
 
 def fit_regression(name: str, x: np.ndarray, y: np.ndarray, seed: int = 0,
                    progress: Steps | None = None) -> Callable[[np.ndarray], np.ndarray]:
-    """Fit a named regression baseline on ``(x, y)``; return its predictor."""
+    """Fit a named regression baseline on ``(x, y)``; return its predictor (rows -> ``(rows, outputs)``)."""
     if name == "spgp":
         return fit_spgp(x, y, seed=seed, progress=progress)
     if name == "ridge":
@@ -155,7 +155,8 @@ def fit_regression(name: str, x: np.ndarray, y: np.ndarray, seed: int = 0,
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        return make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(x, y).predict
+        ridge = make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(x, y)
+        return lambda new: ridge.predict(new).reshape(len(new), -1)  # scikit-learn drops a single output's axis
     raise ValueError(f"unknown regression baseline {name!r}; known: {', '.join(REGRESSION_BASELINES)}")
 
 
@@ -178,7 +179,6 @@ def run_regression_baselines(subj: Subject, pipeline: list[dict[str, Any]], seed
     out = {}
     for name in names:
         predict = fit_regression(name, x[~test], w.target[~test].astype(np.float64), seed, progress)
-        pred = np.asarray(predict(x[test])).reshape(int(test.sum()), -1)  # scikit-learn drops a single output's axis
-        out[name] = {**regression_metrics(pred, w.target[test], spec.target_names),
+        out[name] = {**regression_metrics(predict(x[test]), w.target[test], spec.target_names),
                      "features": "current RMS per electrode (newest frame of each exposure)"}
     return out
