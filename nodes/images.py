@@ -153,9 +153,14 @@ def wp_images_offline(x: np.ndarray, window: int, step: int, mode: str = "tree15
     return wp_image(sliding_windows(x, window, step), mode, norm, energy_windows)
 
 
-def long_exposure(windows: np.ndarray) -> np.ndarray:
-    """Long-exposure images from windows of RMS frames ``(n, frames, electrodes)``: ``(n, electrodes, frames)``."""
-    return np.ascontiguousarray(np.swapaxes(np.asarray(windows, dtype=np.float32), 1, 2))
+def long_exposure(windows: np.ndarray, norm: str = "none") -> np.ndarray:
+    """Long-exposure images from windows of RMS frames ``(n, frames, electrodes)``: ``(n, electrodes, frames)``.
+
+    ``norm="log"`` takes ``ln(x + LOG_FLOOR)``: RMS is heavy-tailed and scales multiplicatively
+    with contraction and electrode contact, which a model reads better on a log scale.
+    """
+    images = np.ascontiguousarray(np.swapaxes(np.asarray(windows, dtype=np.float32), 1, 2))
+    return np.log(np.maximum(images, 0) + np.float32(LOG_FLOOR)) if norm == "log" else images
 
 
 class EmgImage(WindowedNode):
@@ -223,6 +228,7 @@ class LongExposure(WindowedNode):
     kind = "long_exposure"
     window = Param(int, 20, ge=1, unit="frames", help="exposure length: RMS frames per image")
     step = Param(int, 1, ge=1, unit="frames", help="hop between exposures (one model output per exposure)")
+    norm = Param(str, "none", choices=("none", "log"), help="raw RMS, or its log (ln(x + 0.01))")
 
     def reduce(self, windows: np.ndarray) -> np.ndarray:
-        return long_exposure(windows)
+        return long_exposure(windows, self.norm)

@@ -9,8 +9,8 @@ import typer
 
 from .common import console, err_console
 
-CONFIG_KEYS = ("model", "dataset", "subject", "recipe", "mode", "wp", "wp_mode", "frames", "hidden", "train_step",
-               "seed", "threads", "device", "epochs", "lr", "batch", "highpass", "refit", "all_rest")
+CONFIG_KEYS = ("model", "dataset", "subject", "recipe", "mode", "wp", "wp_mode", "frames", "hidden", "layout",
+               "train_step", "seed", "threads", "device", "epochs", "lr", "batch", "highpass", "refit", "all_rest")
 
 
 def _config(path: Path | None) -> dict[str, Any]:
@@ -46,6 +46,9 @@ def train(
     wp_mode: Annotated[Optional[str], typer.Option(help="WP image: tree15 or framewise.")] = None,
     frames: Annotated[Optional[int], typer.Option(help="Image height / exposure length in frames.")] = None,
     hidden: Annotated[Optional[str], typer.Option(help="LSTM hidden size, or ConvLSTM channels as 64,32.")] = None,
+    layout: Annotated[Optional[str], typer.Option(
+        help="convlstm: 'image' (the paper: 3x3 cells over electrodes x frames) or 'channels' "
+             "(electrodes as channels of 1-D cells over frames; default outside the paper recipe).")] = None,
     train_step: Annotated[Optional[int], typer.Option(help="Hop between training images (samples).")] = None,
     highpass: Annotated[Optional[float], typer.Option(
         help="Raw EMG: a causal 4th-order high-pass (Hz) first in the pipeline.")] = None,
@@ -104,7 +107,7 @@ def train(
                                wp_mode=opts.get("wp_mode", "tree15"), frames=opts.get("frames"), hidden=hid,
                                train_step=int(opts.get("train_step", 5)), seed=int(opts.get("seed", 0)),
                                device=opts.get("device", "auto"), highpass=opts.get("highpass"),
-                               progress=progress)
+                               layout=opts.get("layout"), progress=progress)
         except ValueError as exc:
             err_console.print(f"[bold red]error[/] {exc}")
             raise typer.Exit(code=2) from None

@@ -43,11 +43,14 @@ RECIPES: dict[str, dict[str, Any]] = {
     # Whole contiguous runs one at a time (batch 1), state detached after every step.
     "paper_b": {"optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0, "epochs": 30, "seq": None, "batch": 1,
                 "tbptt": 1, "schedule": "constant", "patience": 10, "clip": None, "refit": False},
-    # Ours for model B: shuffled batches of 8 sequences of 8 exposures from a zero state, BPTT
-    # through all 8 steps (many more updates per epoch), higher lr with one-cycle cosine decay,
-    # gradient clipping, and the same refit on train + validation repetitions as ``improved``.
-    "fast_b": {"optimizer": "adam", "lr": 2e-3, "weight_decay": 0.0, "epochs": 15, "seq": 8, "batch": 8,
-               "tbptt": 8, "schedule": "onecycle", "patience": 5, "clip": 1.0, "refit": True},
+    # Ours for model B: shuffled batches of 8 sequences of 16 exposures (800 ms) from a zero state,
+    # BPTT through all 16 steps (many more updates per epoch), higher lr with one-cycle cosine
+    # decay, gradient clipping, and the same refit on train + validation repetitions as ``improved``.
+    # Sequences of 8 left models that drift once the state is carried past 8 steps (DB5: CC 0.79
+    # when restarted every 8 exposures, 0.74-0.76 streamed); 16 lifted the streamed CC by ~0.05,
+    # 32 did not help further (bench/results/training.md).
+    "fast_b": {"optimizer": "adam", "lr": 2e-3, "weight_decay": 0.0, "epochs": 15, "seq": 16, "batch": 8,
+               "tbptt": 16, "schedule": "onecycle", "patience": 5, "clip": 1.0, "refit": True},
 }
 
 
@@ -370,12 +373,13 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
                 overrides: dict[str, Any] | None = None, mode: str = "subject", wp: bool = True,
                 wp_mode: str = "tree15", frames: int | None = None, hidden: Any = None,
                 train_step: int = 5, seed: int = 0, device: str = "auto", highpass: float | None = None,
-                progress: Progress | None = None) -> dict[str, Any]:
+                layout: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
     """Train one model and return its checkpoint dict, scored on the test repetitions.
 
     ``mode``: ``subject`` trains and tests on one subject's repetitions; ``cross`` trains on
     every other subject of the dataset (their training and validation repetitions) and tests
-    on ``subject``'s test repetitions.
+    on ``subject``'s test repetitions. ``layout``: LE-ConvMN's (``image`` for the paper recipe,
+    ``channels`` otherwise; see ``models.LeConvMN``).
     """
     from .evaluate import evaluate
 
@@ -385,6 +389,8 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
         raise ValueError(f"dataset {spec.name} has no class labels; use a regression model ({', '.join(REGRESSORS)})")
     if not classify and not spec.target:
         raise ValueError(f"dataset {spec.name} has no regression target; use a classifier ({', '.join(CLASSIFIERS)})")
+    if layout is not None and model != "convlstm":
+        raise ValueError(f"layout applies to convlstm, not {model}")
     recipe_name = recipe_name or ("improved" if classify else "fast_b")
     r = recipe(recipe_name, **(overrides or {}))
     paper = recipe_name in ("paper", "paper_b")
@@ -419,9 +425,10 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
         val = concat_windows([w.split(spec.val) for w in ws])
         mean, std = train.target.mean(0), train.target.std(0).clip(1e-6)
         train.target, val.target = (train.target - mean) / std, (val.target - mean) / std
+        arch: dict[str, Any] = ({"hidden": hidden or [64, 32], "layout": layout or ("image" if paper else "channels")}
+                                if model == "convlstm" else {"hidden": hidden or 128})
         cfg = model_config(model, n_outputs=train.target.shape[1], channels=train.x.shape[1],
-                           frames=train.x.shape[2], step=pipeline[-1]["step"],
-                           hidden=hidden or ([64, 32] if paper else [32, 16]) if model == "convlstm" else hidden or 128)
+                           frames=train.x.shape[2], step=pipeline[-1]["step"], **arch)
 
         def fit_set() -> Windows:
             """Every non-test repetition, z-scored with its own statistics (which the checkpoint keeps)."""

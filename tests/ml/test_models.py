@@ -44,11 +44,12 @@ def test_luong_general_attention_is_the_softmax_weighted_sum():
     torch.testing.assert_close(att(h), want)
 
 
-@pytest.mark.parametrize("model", ["convlstm", "lstm"])
-def test_recurrent_models_carry_and_reset_state(model):
+@pytest.mark.parametrize("model,layout", [("convlstm", "image"), ("convlstm", "channels"), ("lstm", None)])
+def test_recurrent_models_carry_and_reset_state(model, layout):
     torch.manual_seed(0)
+    extra = {"layout": layout} if layout else {}
     net = build(model_config(model, n_outputs=10, channels=16, frames=20, hidden=[8] if model == "convlstm" else 16,
-                             step=1)).eval()
+                             step=1, **extra)).eval()
     x1, x2 = torch.randn(3, 16, 20), torch.randn(3, 16, 20)
     with torch.no_grad():
         _, state = net(x1, [])
@@ -66,3 +67,21 @@ def test_standardize_uses_the_stored_statistics():
     net.norm.set(torch.arange(4.0), torch.full((4,), 2.0))
     x = torch.randn(2, 1, 15, 4)
     torch.testing.assert_close(net.norm(x), (x - torch.arange(4.0)) / 2)
+
+
+def electrodes_reaching_first_cell(layout: str) -> int:
+    """How many electrodes feed the first cell's output at electrode row 0 (image) / frame 5."""
+    torch.manual_seed(0)
+    net = build(model_config("convlstm", n_outputs=2, channels=16, frames=20, hidden=[4], layout=layout)).eval()
+    x = torch.randn(1, 16, 20, requires_grad=True)
+    _, state = net(x, [])
+    h1 = state[0][0]
+    (h1[:, 0, 5] if layout == "image" else h1[:, 5]).sum().backward()
+    return int((x.grad[0].abs().sum(1) > 0).sum())
+
+
+def test_channels_layout_mixes_every_electrode_where_the_image_layout_sees_neighbours():
+    assert electrodes_reaching_first_cell("image") == 2  # 3x3 kernel at the edge row: rows 0 and 1
+    assert electrodes_reaching_first_cell("channels") == 16
+    with pytest.raises(ValueError, match="layout"):
+        build(model_config("convlstm", n_outputs=2, channels=16, frames=20, hidden=[4], layout="grid"))

@@ -99,3 +99,11 @@ def test_long_exposure_over_rms_frames_chunked_equals_offline(db5):
     assert got.shape == (len(frames) - 19, 16, 20)
     np.testing.assert_array_equal(got, want)
     np.testing.assert_allclose(got[5, :, -1], frames[24], rtol=1e-6)  # last column = newest frame
+
+
+def test_log_long_exposure_chunked_equals_offline_log_of_rms(db5):
+    frames = rms(sliding_windows(db5, 40, 10))
+    node = LongExposure(window=20, step=5, norm="log")
+    got = concat(run_node(node, chunk(frames, np.random.default_rng(4), rate=20.0, max_size=7))["out"])
+    np.testing.assert_allclose(got, long_exposure(sliding_windows(frames, 20, 5), "log"), rtol=1e-6)
+    np.testing.assert_allclose(got[0, :, -1], np.log(frames[19] + 0.01), rtol=1e-5)
