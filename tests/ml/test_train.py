@@ -107,3 +107,8 @@ def test_highpass_leads_the_raw_emg_pipeline_and_is_refused_on_envelopes():
     assert pipe[1:] == default_pipeline(dataset("coteallard"), "lstm_cnn", rate=200.0, paper=False)
     with pytest.raises(ValueError, match="envelopes"):
         default_pipeline(dataset("db1"), "lstm_cnn", rate=100.0, paper=False, highpass=20.0)
+
+
+def test_layout_is_refused_for_models_without_one():
+    with pytest.raises(ValueError, match="layout applies to convlstm"):
+        train_model("db5", 1, "lstm", layout="image", device="cpu")
