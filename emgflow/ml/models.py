@@ -136,7 +136,8 @@ class LeConvMN(nn.Module):
     and every cell is a 3x3 ConvLSTM over it, so a unit sees only neighbouring electrodes.
     ``layout="channels"`` (ours): electrodes are the input channels of 1-D ConvLSTM cells over
     the frames, so every unit mixes all electrodes (two Myo armbands are not a 2-D grid); on
-    DB5 this reads the same exposures better and costs ~10x fewer operations.
+    DB5 it reads the same exposures better, and 128, 64 channels cells run faster than the
+    paper's 64, 32 image cells (``bench/results/training.md``, ``bench/results/models.json``).
     The last layer has one map per output (joint); a shared Linear reads each map.
     ``state`` is a flat list ``[h1, c1, h2, c2, ...]`` (TorchScript-friendly); pass ``[]`` to start.
     """
