@@ -42,8 +42,8 @@ CASES: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
                                                         hidden=[32, 16]), (16, 20)),
     ("B convlstm image 64,32,10 @16x20", model_config("convlstm", n_outputs=10, channels=16, frames=20,
                                                         hidden=[64, 32]), (16, 20)),
-    ("B convlstm image 64,32,10 @16x200 (paper geometry)", model_config("convlstm", n_outputs=10, channels=16, frames=200,
-                                                                    hidden=[64, 32]), (16, 200)),
+    ("B convlstm image 64,32,10 @16x200 (paper geometry)",
+     model_config("convlstm", n_outputs=10, channels=16, frames=200, hidden=[64, 32]), (16, 200)),
     ("B lstm 128x2 baseline", model_config("lstm", n_outputs=10, channels=16, frames=20, step=1, hidden=128),
      (16, 20)),
 ]

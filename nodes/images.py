@@ -156,8 +156,9 @@ def wp_images_offline(x: np.ndarray, window: int, step: int, mode: str = "tree15
 def long_exposure(windows: np.ndarray, norm: str = "none") -> np.ndarray:
     """Long-exposure images from windows of RMS frames ``(n, frames, electrodes)``: ``(n, electrodes, frames)``.
 
-    ``norm="log"`` takes ``ln(x + LOG_FLOOR)``: RMS is heavy-tailed and scales multiplicatively
-    with contraction and electrode contact, which a model reads better on a log scale.
+    ``norm="log"`` takes ``ln(x + LOG_FLOOR)``, compressing heavy-tailed RMS (the LE-ConvMN lab
+    used a mu-law). On DB5 it helped frame-by-frame models and hurt the stateful ones, so the
+    default keeps raw RMS (``bench/results/training.md``).
     """
     images = np.ascontiguousarray(np.swapaxes(np.asarray(windows, dtype=np.float32), 1, 2))
     return np.log(np.maximum(images, 0) + np.float32(LOG_FLOOR)) if norm == "log" else images

@@ -46,9 +46,9 @@ RECIPES: dict[str, dict[str, Any]] = {
     # Ours for model B: shuffled batches of 8 sequences of 16 exposures (800 ms) from a zero state,
     # BPTT through all 16 steps (many more updates per epoch), higher lr with one-cycle cosine
     # decay, gradient clipping, and the same refit on train + validation repetitions as ``improved``.
-    # Sequences of 8 left models that drift once the state is carried past 8 steps (DB5: CC 0.79
-    # when restarted every 8 exposures, 0.74-0.76 streamed); 16 lifted the streamed CC by ~0.05,
-    # 32 did not help further (bench/results/training.md).
+    # Sequences of 8 left models that drift once the state is carried past 8 steps (DB5 subject 1:
+    # CC 0.79 when restarted every 8 exposures, 0.74-0.75 streamed); 16 lifted the streamed CC by
+    # 0.04 over three DB5 subjects, 32 did not help further (bench/results/training.md).
     "fast_b": {"optimizer": "adam", "lr": 2e-3, "weight_decay": 0.0, "epochs": 15, "seq": 16, "batch": 8,
                "tbptt": 16, "schedule": "onecycle", "patience": 5, "clip": 1.0, "refit": True},
 }

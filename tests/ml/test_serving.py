@@ -36,7 +36,7 @@ def offline(ckpt: dict, rows: np.ndarray) -> np.ndarray:
 
 def test_replay_through_the_pipeline_equals_the_offline_pass(model_file, data_dir):
     ckpt = checkpoint.load(model_file)
-    assert ckpt["config"]["layout"] == "channels"  # our default; the image layout is served the same way
+    assert ckpt["config"]["layout"] == "channels"  # our default (the node rebuilds either layout from the config)
     path = data_dir / "ninapro-db5-e1/s1/S1_E1_A1.mat"
     msgs = run_node(Replay(path=str(path), speed=0, chunk=23, start_s=100.0, stop_s=160.0))["emg"]
     for node in build_nodes(ckpt["pipeline"]) + [Regress(model=str(model_file))]:
