@@ -425,10 +425,11 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
         val = concat_windows([w.split(spec.val) for w in ws])
         mean, std = train.target.mean(0), train.target.std(0).clip(1e-6)
         train.target, val.target = (train.target - mean) / std, (val.target - mean) / std
-        arch: dict[str, Any] = {"hidden": hidden or 128}
         if model == "convlstm":  # the paper's [64, 32] image; the cheaper channels cells afford [128, 64]
             lay = layout or ("image" if paper else "channels")
-            arch = {"hidden": hidden or ([64, 32] if lay == "image" else [128, 64]), "layout": lay}
+            arch: dict[str, Any] = {"hidden": hidden or ([64, 32] if lay == "image" else [128, 64]), "layout": lay}
+        else:
+            arch = {"hidden": hidden or 128}
         cfg = model_config(model, n_outputs=train.target.shape[1], channels=train.x.shape[1],
                            frames=train.x.shape[2], step=pipeline[-1]["step"], **arch)
 
