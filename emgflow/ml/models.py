@@ -165,11 +165,12 @@ class LeConvMN(nn.Module):
                 zeros = x.new_zeros([x.shape[0], cell.hidden] + list(x.shape[2:]))
                 state += [zeros, zeros]
         new: State = []
+        last = len(self.cells) - 1
         for k, cell in enumerate(self.cells):
             h, c = cell(x, state[2 * k], state[2 * k + 1])
             new += [h, c]
-            x = h
-        return self.readout(self.drop(x).flatten(2)).squeeze(-1), new
+            x = self.drop(h) if k < last else h  # never between the joint maps and their readout
+        return self.readout(x.flatten(2)).squeeze(-1), new
 
     @staticmethod
     def mask_state(state: State, keep: Tensor) -> State:

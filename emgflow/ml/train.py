@@ -42,7 +42,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     # LE-ConvMN as published: Adam lr 1e-4, MSE on z-scored targets, truncated BPTT of one step.
     # Whole contiguous runs one at a time (batch 1), state detached after every step.
     "paper_b": {"optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0, "epochs": 30, "seq": None, "batch": 1,
-                "tbptt": 1, "schedule": "constant", "patience": 10, "clip": None, "refit": False},
+                "tbptt": 1, "schedule": "constant", "patience": 10, "clip": None, "refit": False, "dropout": 0.0},
     # Ours for model B: shuffled batches of 8 sequences of 16 exposures (800 ms) from a zero state,
     # BPTT through all 16 steps (many more updates per epoch), higher lr with one-cycle cosine
     # decay, gradient clipping, and the same refit on train + validation repetitions as ``improved``.
@@ -50,7 +50,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     # CC 0.79 when restarted every 8 exposures, 0.74-0.75 streamed); 16 lifted the streamed CC by
     # 0.04 over three DB5 subjects, 32 did not help further (bench/results/training.md).
     "fast_b": {"optimizer": "adam", "lr": 2e-3, "weight_decay": 0.0, "epochs": 15, "seq": 16, "batch": 8,
-               "tbptt": 16, "schedule": "onecycle", "patience": 5, "clip": 1.0, "refit": True},
+               "tbptt": 16, "schedule": "onecycle", "patience": 5, "clip": 1.0, "refit": True, "dropout": 0.0},
 }
 
 
@@ -431,7 +431,7 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
         else:
             arch = {"hidden": hidden or 128}
         cfg = model_config(model, n_outputs=train.target.shape[1], channels=train.x.shape[1],
-                           frames=train.x.shape[2], step=pipeline[-1]["step"], **arch)
+                           frames=train.x.shape[2], step=pipeline[-1]["step"], dropout=r.get("dropout", 0.0), **arch)
 
         def fit_set() -> Windows:
             """Every non-test repetition, z-scored with its own statistics (which the checkpoint keeps)."""

@@ -85,3 +85,21 @@ def test_channels_layout_mixes_every_electrode_where_the_image_layout_sees_neigh
     assert electrodes_reaching_first_cell("channels") == 16
     with pytest.raises(ValueError, match="layout"):
         build(model_config("convlstm", n_outputs=2, channels=16, frames=20, hidden=[4], layout="grid"))
+
+
+@pytest.mark.parametrize("layout", ["image", "channels"])
+def test_le_convmn_dropout_acts_between_cells_never_on_the_joint_maps(layout):
+    torch.manual_seed(0)
+    net = build(model_config("convlstm", n_outputs=3, channels=8, frames=10, hidden=[6], layout=layout,
+                             dropout=0.5)).train()
+    seen: dict[str, torch.Tensor] = {}
+    net.cells[0].register_forward_hook(lambda m, i, o: seen.__setitem__("first_h", o[0]))
+    net.cells[1].register_forward_hook(lambda m, i, o: seen.__setitem__("last_h", o[0]))
+    net.cells[1].register_forward_pre_hook(lambda m, i: seen.__setitem__("last_in", i[0]))
+    net.readout.register_forward_pre_hook(lambda m, i: seen.__setitem__("readout_in", i[0]))
+    net(torch.randn(4, 8, 10), [])
+    torch.testing.assert_close(seen["readout_in"], seen["last_h"].flatten(2))  # joint maps read whole
+    assert not torch.equal(seen["last_in"], seen["first_h"])  # the hidden cell's output is dropped out
+    net.eval()
+    net(torch.randn(4, 8, 10), [])
+    torch.testing.assert_close(seen["last_in"], seen["first_h"])
