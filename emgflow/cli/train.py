@@ -10,7 +10,7 @@ import typer
 from .common import console, err_console
 
 CONFIG_KEYS = ("model", "dataset", "subject", "recipe", "mode", "wp", "wp_mode", "frames", "hidden", "layout",
-               "train_step", "seed", "threads", "device", "epochs", "lr", "batch", "highpass", "refit", "all_rest")
+               "members", "train_step", "seed", "threads", "device", "epochs", "lr", "batch", "highpass", "refit", "all_rest")
 
 
 def _config(path: Path | None) -> dict[str, Any]:
@@ -49,6 +49,8 @@ def train(
     layout: Annotated[Optional[str], typer.Option(
         help="convlstm: 'image' (the paper: 3x3 cells over electrodes x frames) or 'channels' "
              "(electrodes as channels of 1-D cells over frames; default outside the paper recipe).")] = None,
+    members: Annotated[Optional[int], typer.Option(
+        help="Regressors: a seed ensemble of N models (seeds seed .. seed+N-1), outputs averaged.")] = None,
     train_step: Annotated[Optional[int], typer.Option(help="Hop between training images (samples).")] = None,
     highpass: Annotated[Optional[float], typer.Option(
         help="Raw EMG: a causal 4th-order high-pass (Hz) first in the pipeline.")] = None,
@@ -107,7 +109,7 @@ def train(
                                wp_mode=opts.get("wp_mode", "tree15"), frames=opts.get("frames"), hidden=hid,
                                train_step=int(opts.get("train_step", 5)), seed=int(opts.get("seed", 0)),
                                device=opts.get("device", "auto"), highpass=opts.get("highpass"),
-                               layout=opts.get("layout"), progress=progress)
+                               layout=opts.get("layout"), members=int(opts.get("members", 1)), progress=progress)
         except ValueError as exc:
             err_console.print(f"[bold red]error[/] {exc}")
             raise typer.Exit(code=2) from None

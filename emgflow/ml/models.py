@@ -207,6 +207,37 @@ class StreamLstm(nn.Module):
         return [s * keep.view(1, -1, 1) for s in state]
 
 
+class MeanOfMembers(nn.Module):
+    """A seed ensemble of recurrent regressors: the members run side by side, their outputs averaged.
+
+    Single model-B runs on DB5 differ by up to 0.08 CC between seeds (they overfit a few
+    repetitions, each seed its own way); three averaged members scored 0.01-0.03 above their
+    seeds' mean for LE-ConvMN and the LSTM alike, for three members' time (p99 3 ms per output, one
+    thread; ``bench/results/training.md``). ``state`` holds the members' flat states one after another.
+    """
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.state_sizes = [2 * len(m.cells) if isinstance(m, LeConvMN) else 2 for m in members]
+
+    def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        outs: list[Tensor] = []
+        new: State = []
+        start = 0
+        for k, member in enumerate(self.members):
+            n = self.state_sizes[k]
+            y, s = member(x, state[start:start + n] if len(state) > 0 else state)
+            outs.append(y)
+            new += s
+            start += n
+        return torch.stack(outs).mean(0), new
+
+    def mask_state(self, state: State, keep: Tensor) -> State:
+        """Zero the state of the batch rows where ``keep`` is 0 (members share one state layout)."""
+        return self.members[0].mask_state(state, keep)
+
+
 def model_config(model: str, *, n_outputs: int, channels: int, frames: int, planes: int = 1,
                  **options: Any) -> dict[str, Any]:
     """The plain-types architecture description a checkpoint stores and ``build`` reads."""
@@ -219,6 +250,11 @@ def model_config(model: str, *, n_outputs: int, channels: int, frames: int, plan
 def build(config: dict[str, Any]) -> nn.Module:
     """Instantiate the architecture a ``model_config`` dict describes (weights initialised)."""
     m, n, c, t = config["model"], config["n_outputs"], config["channels"], config["frames"]
+    members = int(config.get("members", 1))
+    if members > 1:
+        if m not in REGRESSORS:
+            raise ValueError(f"members (a seed ensemble) applies to the regressors ({', '.join(REGRESSORS)}), not {m}")
+        return MeanOfMembers([build({**config, "members": 1}) for _ in range(members)])
     if m == "lstm_cnn":
         net: nn.Module = LstmCnn(t, c, config["planes"], n, config.get("hidden", 10), config.get("dropout", 0.5))
     elif m == "cnn":

@@ -27,6 +27,7 @@ def _plt():
 def loss_curves(history: list[dict[str, float]], path: Path) -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
+    history = [h for h in history if not h.get("member")]  # a seed ensemble: its first member's curves
     select = [h for h in history if not h.get("refit")]
     refit = [h for h in history if h.get("refit")]
     epochs = [h["epoch"] for h in select]

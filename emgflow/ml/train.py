@@ -373,13 +373,14 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
                 overrides: dict[str, Any] | None = None, mode: str = "subject", wp: bool = True,
                 wp_mode: str = "tree15", frames: int | None = None, hidden: Any = None,
                 train_step: int = 5, seed: int = 0, device: str = "auto", highpass: float | None = None,
-                layout: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
+                layout: str | None = None, members: int = 1, progress: Progress | None = None) -> dict[str, Any]:
     """Train one model and return its checkpoint dict, scored on the test repetitions.
 
     ``mode``: ``subject`` trains and tests on one subject's repetitions; ``cross`` trains on
     every other subject of the dataset (their training and validation repetitions) and tests
     on ``subject``'s test repetitions. ``layout``: LE-ConvMN's (``image`` for the paper recipe,
-    ``channels`` otherwise; see ``models.LeConvMN``).
+    ``channels`` otherwise; see ``models.LeConvMN``). ``members`` > 1 (regressors): a seed ensemble
+    (``models.MeanOfMembers``) of that many models, trained from seeds ``seed``, ``seed + 1``, ...
     """
     from .evaluate import evaluate
 
@@ -391,6 +392,8 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
         raise ValueError(f"dataset {spec.name} has no regression target; use a classifier ({', '.join(CLASSIFIERS)})")
     if layout is not None and model != "convlstm":
         raise ValueError(f"layout applies to convlstm, not {model}")
+    if members < 1 or (members > 1 and classify):
+        raise ValueError(f"members must be 1 for a classifier and >= 1 for a regressor, got {members} for {model}")
     recipe_name = recipe_name or ("improved" if classify else "fast_b")
     r = recipe(recipe_name, **(overrides or {}))
     paper = recipe_name in ("paper", "paper_b")
@@ -441,9 +444,23 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
             w.target = (w.target - mean) / std
             return w
 
-        net, train, history = select_then_refit(
-            cfg, train, val, fit_set, r, seed,
-            lambda n, t, v, rr: fit_regressor(n, t, v, rr, seed=seed, device=dev, progress=progress))
+        nets, history = [], []
+        for k in range(members):  # member k trains from seed + k, as if trained alone with that seed
+            if k:
+                seed_everything(seed + k)
+            net_k, fitted, hist = select_then_refit(
+                cfg, train, val, fit_set, r, seed + k,
+                lambda n, t, v, rr: fit_regressor(n, t, v, rr, seed=seed + k, device=dev, progress=progress))
+            nets.append(net_k)
+            history += [{**h, "member": float(k)} for h in hist] if members > 1 else hist
+        train = fitted
+        if members > 1:
+            cfg["members"] = members
+            net = build(cfg)
+            for target_net, trained in zip(net.members, nets):
+                target_net.load_state_dict(trained.state_dict())
+        else:
+            net = nets[0]
         outputs = list(spec.target_names)
         extra = {"target_mean": mean.tolist(), "target_std": std.tolist(), "target": spec.target}
     rate = target.rate

@@ -8,7 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 
 from emgflow.cli.app import app  # noqa: E402
 
@@ -37,11 +37,12 @@ def test_train_from_yaml_then_eval_a_regressor(data_dir, tmp_path, monkeypatch):
 
     monkeypatch.setattr(baselines, "fit_spgp", functools.partial(baselines.fit_spgp, inducing=10, steps=5))
     cfg = tmp_path / "b.yaml"
-    cfg.write_text("model: lstm\ndataset: db5\nsubject: 3\nepochs: 1\nhidden: 8\n")
+    cfg.write_text("model: lstm\ndataset: db5\nsubject: 3\nepochs: 1\nhidden: 8\nmembers: 2\n")
     model = tmp_path / "lstm.pt"
     res = runner.invoke(app, ["train", "--config", str(cfg), "--out", str(model)])
     assert res.exit_code == 0, res.output
     assert "CC" in res.output and "long_exposure" in res.output
+    assert torch.load(model, weights_only=True)["config"]["members"] == 2  # a seed ensemble of two
     res = runner.invoke(app, ["eval", str(model), "--out", str(tmp_path / "rep")])
     assert res.exit_code == 0, res.output
     files = {p.name for p in (tmp_path / "rep").iterdir()}
@@ -58,5 +59,8 @@ def test_bad_options_are_clear_errors(tmp_path):
     assert res.exit_code == 2 and "db1 has no subject '5'" in res.output
     res = runner.invoke(app, ["train", "--model", "cnn", "--dataset", "grip", "--subject", "v8", "--out", "x.pt"])
     assert res.exit_code == 2 and "no class labels" in res.output
+    res = runner.invoke(app, ["train", "--model", "cnn", "--dataset", "db1", "--subject", "1", "--members", "2",
+                              "--out", "x.pt"])
+    assert res.exit_code == 2 and "members must be 1 for a classifier" in res.output
     res = runner.invoke(app, ["eval", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "r")])
     assert res.exit_code == 2 and "checkpoint not found" in res.output

@@ -103,3 +103,25 @@ def test_le_convmn_dropout_acts_between_cells_never_on_the_joint_maps(layout):
     net.eval()
     net(torch.randn(4, 8, 10), [])
     torch.testing.assert_close(seen["last_in"], seen["first_h"])
+
+
+@pytest.mark.parametrize("model", ["convlstm", "lstm"])
+def test_seed_ensemble_averages_members_and_scripts(model):
+    torch.manual_seed(0)
+    arch = {"hidden": [6, 5], "layout": "channels"} if model == "convlstm" else {"hidden": 6, "step": 1}
+    cfg = model_config(model, n_outputs=4, channels=8, frames=10, members=3, **arch)
+    net = build(cfg).eval()
+    x1, x2 = torch.randn(2, 8, 10), torch.randn(2, 8, 10)
+    with torch.no_grad():
+        _, state = net(x1, [])
+        y, _ = net(x2, state)
+        size = len(state) // 3
+        want = torch.stack([m(x2, state[k * size:(k + 1) * size])[0] for k, m in enumerate(net.members)]).mean(0)
+        torch.testing.assert_close(y, want)
+        scripted = torch.jit.script(net)
+        torch.testing.assert_close(scripted(x2, state)[0], y)
+        masked, _ = net(x2, net.mask_state(state, torch.tensor([0.0, 1.0])))
+        torch.testing.assert_close(masked[0], net(x2, [])[0][0])
+        torch.testing.assert_close(masked[1], y[1])
+    with pytest.raises(ValueError, match="members"):
+        build(model_config("cnn", n_outputs=3, channels=4, frames=15, members=2))

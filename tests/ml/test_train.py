@@ -112,3 +112,33 @@ def test_highpass_leads_the_raw_emg_pipeline_and_is_refused_on_envelopes():
 def test_layout_is_refused_for_models_without_one():
     with pytest.raises(ValueError, match="layout applies to convlstm"):
         train_model("db5", 1, "lstm", layout="image", device="cpu")
+
+
+def test_seed_ensemble_members_are_the_single_models_of_consecutive_seeds(data_dir, tmp_path):
+    """``members=2`` holds exactly the models seeds 3 and 4 give alone; its output is their mean."""
+    from emgflow.ml.datasets import dataset, load_subject, windows_from
+    from emgflow.ml.train import predict_stream
+
+    torch.set_num_threads(1)
+    kw = dict(overrides={"epochs": 1, "refit": False}, hidden=8, device="cpu")
+    ens = train_model("db5", 1, "lstm", members=2, seed=3, **kw)
+    singles = [train_model("db5", 1, "lstm", seed=s, **kw) for s in (3, 4)]
+    loaded = checkpoint.load(checkpoint.save(ens, tmp_path / "ens.pt"))
+    net = checkpoint.model_from(loaded)
+    assert loaded["config"]["members"] == 2 and len(net.members) == 2
+    for member, single in zip(net.members, singles):
+        for key, value in single["state_dict"].items():
+            torch.testing.assert_close(member.state_dict()[key], value)
+    assert {row["member"] for row in loaded["history"]} == {0.0, 1.0}
+    spec = dataset("db5")
+    w = windows_from(load_subject(spec, 1).recordings[:1], loaded["pipeline"], target=spec.target,
+                     target_columns=spec.target_columns)
+    w = w.take(np.arange(len(w)) < 300)
+    cpu = torch.device("cpu")
+    want = np.mean([predict_stream(checkpoint.model_from(s), w, cpu) for s in singles], axis=0)
+    np.testing.assert_allclose(predict_stream(net, w, cpu), want, rtol=1e-5, atol=1e-6)
+
+
+def test_members_are_refused_for_classifiers():
+    with pytest.raises(ValueError, match="members must be 1 for a classifier"):
+        train_model("db1", 1, "lstm_cnn", members=2, device="cpu")
