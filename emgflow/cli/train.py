@@ -10,7 +10,8 @@ import typer
 from .common import console, err_console
 
 CONFIG_KEYS = ("model", "dataset", "subject", "recipe", "mode", "wp", "wp_mode", "frames", "hidden", "layout",
-               "members", "train_step", "seed", "threads", "device", "epochs", "lr", "batch", "highpass", "refit", "all_rest")
+               "members", "train_step", "seed", "threads", "device", "epochs", "lr", "batch", "highpass", "refit",
+               "all_rest")
 
 
 def _config(path: Path | None) -> dict[str, Any]:
