@@ -219,18 +219,15 @@ class MeanOfMembers(nn.Module):
     def __init__(self, members: list[nn.Module]) -> None:
         super().__init__()
         self.members = nn.ModuleList(members)
-        self.state_sizes = [2 * len(m.cells) if isinstance(m, LeConvMN) else 2 for m in members]
 
     def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         outs: list[Tensor] = []
         new: State = []
-        start = 0
+        n = len(state) // len(self.members)  # one architecture, equal shares; 0 at the start
         for k, member in enumerate(self.members):
-            n = self.state_sizes[k]
-            y, s = member(x, state[start:start + n] if len(state) > 0 else state)
+            y, s = member(x, state[k * n:(k + 1) * n])
             outs.append(y)
             new += s
-            start += n
         return torch.stack(outs).mean(0), new
 
     def mask_state(self, state: State, keep: Tensor) -> State:

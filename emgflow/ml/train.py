@@ -20,7 +20,7 @@ from torch import nn
 from .datasets import (DatasetSpec, Windows, classification_windows, concat_windows, contiguous_runs, dataset,
                        load_subject, pipeline_rate, windows_from)
 from .evaluate import correlation
-from .models import CLASSIFIERS, REGRESSORS, build, model_config
+from .models import CLASSIFIERS, REGRESSORS, MeanOfMembers, build, model_config
 
 RECIPES: dict[str, dict[str, Any]] = {
     # Chen & Luo as published: SGD(0.9) lr 0.01, 30 epochs, batch 256, lr halved every epoch after 20,
@@ -455,12 +455,8 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
             history += [{**h, "member": float(k)} for h in hist] if members > 1 else hist
         train = fitted
         if members > 1:
-            cfg["members"] = members
-            net = build(cfg)
-            for target_net, trained in zip(net.members, nets):
-                target_net.load_state_dict(trained.state_dict())
-        else:
-            net = nets[0]
+            cfg["members"] = members  # what ``build`` reads back: a MeanOfMembers of this architecture
+        net = MeanOfMembers(nets) if members > 1 else nets[0]
         outputs = list(spec.target_names)
         extra = {"target_mean": mean.tolist(), "target_std": std.tolist(), "target": spec.target}
     rate = target.rate
