@@ -7,6 +7,9 @@ Jobs (in priority order): DB1 exercise 1, all 10 subjects: model A (improved rec
 Côté-Allard (all 22 subjects, raw Myo EMG behind a 20 Hz high-pass for the model and the
 baselines alike) and DB5 (a few subjects): model A and LDA / RF; DB5 (a few subjects): LE-ConvMN
 the LSTM baseline, ridge and the sparse GP; the Myo grip-force set (a few subjects): the same four on force.
+``--seeds 0,1,2`` trains every model job once per seed (the baselines are deterministic); the
+summary then averages each subject's seeds first and reports the spread over seeds beside the
+spread over subjects, so one lucky seed cannot carry a table.
 Each job writes ``<out>/jobs/<name>.json`` (metrics without the big arrays) and its checkpoint
 ``<out>/ckpt/<name>.pt``; a job whose JSON exists is skipped, so a rerun
 resumes. ``<out>/summary.json`` and ``summary.md`` hold mean +- SD per (dataset, model).
@@ -30,8 +33,9 @@ import numpy as np
 DROP = ("predictions", "rows", "trace", "confusion", "vote_confusion")
 
 
-def jobs(quick: bool) -> list[dict[str, Any]]:
-    """Every job as a plain dict; ``quick`` keeps one subject per group (to check the script)."""
+def jobs(quick: bool, seeds: tuple[int, ...] = (0,)) -> list[dict[str, Any]]:
+    """Every job as a plain dict; ``quick`` keeps one subject per group (to check the script);
+    model jobs repeat for each of ``seeds``."""
     db1 = (1, 2, 3, 4, 7, 8, 9, 10, 11, 12)
     cote = tuple(f"Female{i}" for i in range(10)) + tuple(f"Male{i}" for i in range(12))
     db5a = (1, 3, 5)
@@ -64,6 +68,8 @@ def jobs(quick: bool) -> list[dict[str, Any]]:
         out.append({"kind": "model", "dataset": "grip", "subject": s, "model": "convlstm", "recipe": "fast_b"})
         out.append({"kind": "model", "dataset": "grip", "subject": s, "model": "lstm", "recipe": "fast_b"})
         out.append({"kind": "reg_baselines", "dataset": "grip", "subject": s})
+    out = [{**job, "seed": k} if job["kind"] == "model" else job
+           for job in out for k in (seeds if job["kind"] == "model" else seeds[:1])]
     for job in out:
         job["name"] = job_name(job)
     return out
@@ -73,7 +79,8 @@ def job_name(job: dict[str, Any]) -> str:
     if job["kind"] in ("baselines", "reg_baselines"):
         return f"{job['dataset']}-s{job['subject']}-{job['kind']}"
     model = job["model"] + ("_emg" if job.get("wp") is False else "")
-    return f"{job['dataset']}-s{job['subject']}-{model}-{job['recipe']}"
+    seed = f"-seed{job['seed']}" if job.get("seed", 0) else ""  # seed 0 keeps the names of earlier runs
+    return f"{job['dataset']}-s{job['subject']}-{model}-{job['recipe']}{seed}"
 
 
 def run_job(job: dict[str, Any], out: Path, threads: int) -> dict[str, Any]:
@@ -98,7 +105,7 @@ def run_job(job: dict[str, Any], out: Path, threads: int) -> dict[str, Any]:
         result["metrics"] = {k: {m: v for m, v in met.items() if m not in DROP} for k, met in scores.items()}
     else:
         ckpt = train_model(job["dataset"], job["subject"], job["model"], recipe_name=job["recipe"],
-                           wp=job.get("wp", True), highpass=job.get("highpass"), seed=0, device="cpu")
+                           wp=job.get("wp", True), highpass=job.get("highpass"), seed=job.get("seed", 0), device="cpu")
         checkpoint.save(ckpt, out / "ckpt" / f"{job['name']}.pt")
         result["metrics"] = {k: v for k, v in ckpt["metrics"].items() if k not in DROP}
         result["epochs_run"] = len(ckpt["history"])
@@ -124,9 +131,12 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 
 def summarize(out: Path) -> dict[str, Any]:
-    """Mean +- SD per (dataset, model): accuracies for classifiers, CC / RMSE / NRMSE for regressors."""
-    groups: dict[str, dict[str, list[float]]] = {}
-    per_subject: dict[str, dict[str, dict[str, float]]] = {}
+    """Mean +- SD per (dataset, model): accuracies for classifiers, CC / RMSE / NRMSE for regressors.
+
+    Each subject counts once: its seeds are averaged first; ``seed_sd`` is the mean over subjects
+    of the SD over that subject's seeds (present where a subject has several seeds).
+    """
+    runs: dict[str, dict[str, list[dict[str, float]]]] = {}  # key -> subject -> one row per seed
     errors = []
     for f in sorted((out / "jobs").glob("*.json")):
         r = json.loads(f.read_text())
@@ -140,23 +150,35 @@ def summarize(out: Path) -> dict[str, Any]:
             entries = {f"{r['dataset']}/{model}/{r['recipe']}": r["metrics"]}
         for key, m in entries.items():
             keys = ("train_acc", "test_acc", "vote_acc", "top3_acc") if "test_acc" in m else ("cc", "rmse", "nrmse")
-            g = groups.setdefault(key, {})
             row = {k: m[k] for k in keys}
             if "smoothed3" in m:
                 row["cc_smoothed3"] = m["smoothed3"]["cc"]
                 row["nrmse_smoothed3"] = m["smoothed3"]["nrmse"]
-            for k, v in row.items():
-                g.setdefault(k, []).append(v)
-            per_subject.setdefault(key, {})[str(r["subject"])] = row
-    summary = {"groups": {k: {m: _stats(v) for m, v in g.items()} for k, g in groups.items()},
-               "per_subject": per_subject, "errors": errors}
+            runs.setdefault(key, {}).setdefault(str(r["subject"]), []).append(row)
+    groups: dict[str, dict[str, dict[str, float]]] = {}
+    per_subject: dict[str, dict[str, dict[str, float]]] = {}
+    for key, subjects in runs.items():
+        per_subject[key] = {s: {k: float(np.mean([row[k] for row in rows])) for k in rows[0]}
+                            for s, rows in subjects.items()}
+        metrics = next(iter(per_subject[key].values()))
+        groups[key] = {k: _stats([row[k] for row in per_subject[key].values()]) for k in metrics}
+        for k, st in groups[key].items():
+            st["seeds"] = max(len(rows) for rows in subjects.values())
+            if st["seeds"] > 1:
+                st["seed_sd"] = float(np.mean([np.std([row[k] for row in rows], ddof=1)
+                                               for rows in subjects.values() if len(rows) > 1]))
+    summary = {"groups": groups, "per_subject": per_subject, "errors": errors}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    lines = ["| dataset / model / recipe | n | metrics (mean ± SD over subjects) |", "|---|---|---|"]
-    for key, g in summary["groups"].items():
-        n = next(iter(g.values()))["n"]
-        cells = ", ".join(f"{m} {s['mean']:.3f} ± {s['sd']:.3f}" for m, s in g.items())
-        lines.append(f"| {key} | {n} | {cells} |")
-    lines += ["", "Per subject (classifiers: per-window / vote accuracy; regressors: CC / NRMSE):", ""]
+    lines = ["| dataset / model / recipe | subjects x seeds | metrics (mean ± SD over subjects; SD over seeds) |",
+             "|---|---|---|"]
+    for key, g in groups.items():
+        first = next(iter(g.values()))
+        cells = ", ".join(f"{m} {st['mean']:.3f} ± {st['sd']:.3f}" + (f" (seeds ± {st['seed_sd']:.3f})"
+                                                                      if "seed_sd" in st else "")
+                          for m, st in g.items())
+        lines.append(f"| {key} | {first['n']} x {first['seeds']} | {cells} |")
+    lines += ["", "Per subject, mean over its seeds (classifiers: per-window / vote accuracy; regressors: CC / NRMSE):",
+              ""]
     for key, rows in per_subject.items():
         a, b = ("test_acc", "vote_acc") if "test_acc" in next(iter(rows.values())) else ("cc", "nrmse")
         cells = ", ".join(f"{s}: {r[a]:.3f}/{r[b]:.3f}" for s, r in rows.items())
@@ -173,6 +195,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="parallel training processes")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
     ap.add_argument("--quick", action="store_true", help="one subject per group")
+    ap.add_argument("--seeds", default="0", help="comma-separated training seeds for every model job, e.g. 0,1,2")
     ap.add_argument("--only", default="", help="run only jobs whose name matches this regular expression "
                                                "(re.search), e.g. 'db1-s[0-9]+-(lstm_cnn-improved|baselines)'")
     ap.add_argument("--summarize", action="store_true", help="only rebuild the summary from finished jobs")
@@ -180,7 +203,8 @@ def main() -> None:
     out = Path(args.out)
     (out / "jobs").mkdir(parents=True, exist_ok=True)
     if not args.summarize:
-        todo = [j for j in jobs(args.quick) if re.search(args.only, j["name"])
+        seeds = tuple(int(k) for k in args.seeds.split(","))
+        todo = [j for j in jobs(args.quick, seeds) if re.search(args.only, j["name"])
                 and not (out / "jobs" / f"{j['name']}.json").exists()]
         print(f"{len(todo)} jobs, {args.workers} workers x {args.threads} threads (pid {os.getpid()})", flush=True)
         t0 = time.perf_counter()
