@@ -11,7 +11,7 @@ from .common import console, err_console
 
 CONFIG_KEYS = ("model", "dataset", "subject", "recipe", "mode", "wp", "wp_mode", "frames", "hidden", "layout",
                "members", "train_step", "seed", "threads", "device", "epochs", "lr", "batch", "highpass", "refit",
-               "all_rest")
+               "all_rest", "init")
 
 
 def _config(path: Path | None) -> dict[str, Any]:
@@ -52,6 +52,10 @@ def train(
              "(electrodes as channels of 1-D cells over frames; default outside the paper recipe).")] = None,
     members: Annotated[Optional[int], typer.Option(
         help="Regressors: a seed ensemble of N models (seeds seed .. seed+N-1), outputs averaged.")] = None,
+    init: Annotated[Optional[Path], typer.Option(
+        exists=True, dir_okay=False,
+        help="Start from this checkpoint's weights (same model, pipeline and outputs), e.g. a --mode cross "
+             "model of other subjects, to adapt it to this subject.")] = None,
     train_step: Annotated[Optional[int], typer.Option(help="Hop between training images (samples).")] = None,
     highpass: Annotated[Optional[float], typer.Option(
         help="Raw EMG: a causal 4th-order high-pass (Hz) first in the pipeline.")] = None,
@@ -110,8 +114,9 @@ def train(
                                wp_mode=opts.get("wp_mode", "tree15"), frames=opts.get("frames"), hidden=hid,
                                train_step=int(opts.get("train_step", 5)), seed=int(opts.get("seed", 0)),
                                device=opts.get("device", "auto"), highpass=opts.get("highpass"),
-                               layout=opts.get("layout"), members=int(opts.get("members", 1)), progress=progress)
-        except ValueError as exc:
+                               layout=opts.get("layout"), members=int(opts.get("members", 1)), init=opts.get("init"),
+                               progress=progress)
+        except (ValueError, checkpoint.CheckpointError) as exc:
             err_console.print(f"[bold red]error[/] {exc}")
             raise typer.Exit(code=2) from None
     path = checkpoint.save(ckpt, out)

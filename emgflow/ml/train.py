@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -342,29 +343,55 @@ def default_pipeline(spec: DatasetSpec, model: str, *, rate: float, paper: bool,
     return [rms, {"type": "long_exposure", "window": frames or 20, "step": step or 1}]
 
 
-def fresh_model(cfg: dict[str, Any], x: np.ndarray) -> nn.Module:
-    """A newly initialised model whose input standardisation holds ``x``'s statistics."""
+def fresh_model(cfg: dict[str, Any], x: np.ndarray, init: dict[str, torch.Tensor] | None = None) -> nn.Module:
+    """A model whose input standardisation holds ``x``'s statistics, newly initialised or, with
+    ``init`` (a state dict of the same architecture), starting from those weights."""
     net = build(cfg)
-    net.norm.set(*input_stats(x, (0, 2)))
+    if init is not None:
+        net.load_state_dict(init)
+    net.norm.set(*input_stats(x, (0, 2)))  # the new data's own scale, whatever the weights saw
     return net
+
+
+def init_weights(path: str | Path, cfg: dict[str, Any], pipeline: list[dict[str, Any]],
+                 outputs: list[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The weights of checkpoint ``path`` for a model of ``cfg`` fed by ``pipeline`` (refused with
+    the differences named when the architecture, the feature pipeline or the outputs differ), and
+    a note of where they came from for the new checkpoint."""
+    from . import checkpoint
+
+    ckpt = checkpoint.load(path)
+    ignored = {"dropout"}  # a training-time choice, not part of the weights
+    theirs = {k: v for k, v in ckpt["config"].items() if k not in ignored}
+    ours = {k: v for k, v in cfg.items() if k not in ignored}
+    faults = [f"{k}: checkpoint {theirs.get(k)!r}, this run {ours.get(k)!r}"
+              for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)]
+    if ckpt["pipeline"] != pipeline:
+        faults.append(f"pipeline: checkpoint {ckpt['pipeline']}, this run {pipeline}")
+    if list(ckpt["outputs"]) != list(outputs):
+        faults.append(f"outputs: checkpoint {ckpt['outputs']}, this run {outputs}")
+    if faults:
+        raise ValueError(f"cannot start from {path}: it differs from this run in " + "; ".join(faults))
+    return ckpt["state_dict"], {"path": str(path), **{k: ckpt["data"][k] for k in ("dataset", "mode", "subjects")}}
 
 
 Fit = Callable[[nn.Module, Windows, Windows | None, dict[str, Any]], list[dict[str, float]]]
 
 
 def select_then_refit(cfg: dict[str, Any], train: Windows, val: Windows, fit_set: Callable[[], Windows],
-                      r: dict[str, Any], seed: int, fit: Fit) -> tuple[nn.Module, Windows, list[dict[str, float]]]:
+                      r: dict[str, Any], seed: int, fit: Fit, init: dict[str, torch.Tensor] | None = None
+                      ) -> tuple[nn.Module, Windows, list[dict[str, float]]]:
     """Train with ``val`` choosing the epoch; with ``r["refit"]``, train a fresh model on ``fit_set()``
-    (training + validation repetitions) for that many epochs. Returns (model, its training windows,
-    history; refit rows marked ``refit``)."""
-    net = fresh_model(cfg, train.x)
+    (training + validation repetitions) for that many epochs. Both start from ``init`` when given.
+    Returns (model, its training windows, history; refit rows marked ``refit``)."""
+    net = fresh_model(cfg, train.x, init)
     history = fit(net, train, val, r)
     if not (r.get("refit") and len(val)):
         return net, train, history
     best_epoch = max(int(h["epoch"]) for h in history if h.get("best"))
     seed_everything(seed)
     train = fit_set()
-    net = fresh_model(cfg, train.x)
+    net = fresh_model(cfg, train.x, init)
     refit = fit(net, train, None, {**r, "epochs": best_epoch})
     return net, train, history + [{**h, "refit": 1.0} for h in refit]
 
@@ -373,7 +400,8 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
                 overrides: dict[str, Any] | None = None, mode: str = "subject", wp: bool = True,
                 wp_mode: str = "tree15", frames: int | None = None, hidden: Any = None,
                 train_step: int = 5, seed: int = 0, device: str = "auto", highpass: float | None = None,
-                layout: str | None = None, members: int = 1, progress: Progress | None = None) -> dict[str, Any]:
+                layout: str | None = None, members: int = 1, init: str | Path | None = None,
+                progress: Progress | None = None) -> dict[str, Any]:
     """Train one model and return its checkpoint dict, scored on the test repetitions.
 
     ``mode``: ``subject`` trains and tests on one subject's repetitions; ``cross`` trains on
@@ -381,6 +409,10 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
     on ``subject``'s test repetitions. ``layout``: LE-ConvMN's (``image`` for the paper recipe,
     ``channels`` otherwise; see ``models.LeConvMN``). ``members`` > 1 (regressors): a seed ensemble
     (``models.MeanOfMembers``) of that many models, trained from seeds ``seed``, ``seed + 1``, ...
+    ``init``: a checkpoint of the same architecture and pipeline (e.g. a ``cross`` model of other
+    subjects) whose weights every training here starts from instead of a random initialisation; the
+    input standardisation is still estimated on this run's data. On DB5 this adapts a model of
+    other people to a new one with three repetitions (bench/results/training.md).
     """
     from .evaluate import evaluate
 
@@ -416,10 +448,11 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
         cfg = model_config(model, n_outputs=n_out, channels=x.shape[-1], frames=x.shape[2], planes=x.shape[1],
                            dropout=r.get("dropout", 0.5),
                            **({"hidden": hidden or (10 if paper else 32)} if model == "lstm_cnn" else {}))
+        outputs = target.class_names()
+        start, origin = init_weights(init, cfg, pipeline, outputs) if init else (None, None)
         net, train, history = select_then_refit(
             cfg, train, val, lambda: concat_windows([p["fit"] for p in parts]), r, seed,
-            lambda n, t, v, rr: fit_classifier(n, t, v, rr, n_out, seed=seed, device=dev, progress=progress))
-        outputs = target.class_names()
+            lambda n, t, v, rr: fit_classifier(n, t, v, rr, n_out, seed=seed, device=dev, progress=progress), start)
         extra: dict[str, Any] = {}
     else:
         ws = [windows_from(s.recordings, pipeline, target=spec.target, target_columns=spec.target_columns)
@@ -444,20 +477,21 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
             w.target = (w.target - mean) / std
             return w
 
+        outputs = list(spec.target_names)
+        start, origin = init_weights(init, cfg, pipeline, outputs) if init else (None, None)
         nets, history = [], []
         for k in range(members):  # member k trains from seed + k, as if trained alone with that seed
             if k:
                 seed_everything(seed + k)
             net_k, fitted, hist = select_then_refit(
                 cfg, train, val, fit_set, r, seed + k,
-                lambda n, t, v, rr: fit_regressor(n, t, v, rr, seed=seed + k, device=dev, progress=progress))
+                lambda n, t, v, rr: fit_regressor(n, t, v, rr, seed=seed + k, device=dev, progress=progress), start)
             nets.append(net_k)
             history += [{**h, "member": float(k)} for h in hist] if members > 1 else hist
         train = fitted
         if members > 1:
             cfg["members"] = members  # what ``build`` reads back: a MeanOfMembers of this architecture
         net = MeanOfMembers(nets) if members > 1 else nets[0]
-        outputs = list(spec.target_names)
         extra = {"target_mean": mean.tolist(), "target_std": std.tolist(), "target": spec.target}
     rate = target.rate
     out_rate = pipeline_rate(pipeline, rate)
@@ -472,7 +506,8 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
         "data": {"dataset": spec.name, "description": spec.description, "mode": mode,
                  "subjects": [str(s.subject) for s in train_subjects], "test_subject": str(subject),
                  "train_reps": sorted(set(np.unique(train.repetition).tolist())), "val_reps": list(spec.val),
-                 "test_reps": list(spec.test), "train_rows": int(len(train)), "train_step": train_step},
+                 "test_reps": list(spec.test), "train_rows": int(len(train)), "train_step": train_step,
+                 **({"init": origin} if origin else {})},
         "recipe": {"name": recipe_name, **r},
         "seed": seed,
         "history": history,

@@ -50,6 +50,9 @@ def test_train_from_yaml_then_eval_a_regressor(data_dir, tmp_path, monkeypatch):
     doc = json.loads((tmp_path / "rep" / "metrics.json").read_text())
     assert set(doc["metrics"]["per_joint"]["index PIP"]) == {"cc", "rmse", "nrmse"}
     assert set(doc["baselines"]) == {"ridge", "spgp"} and "spgp" in res.output
+    res = runner.invoke(app, ["train", "--model", "lstm", "--dataset", "db5", "--subject", "1", "--hidden", "8",
+                              "--init", str(model), "--out", str(tmp_path / "adapted.pt")])
+    assert res.exit_code == 2 and "members: checkpoint 2, this run None" in res.output  # an ensemble's weights
 
 
 def test_bad_options_are_clear_errors(tmp_path):

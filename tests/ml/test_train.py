@@ -139,6 +139,16 @@ def test_seed_ensemble_members_are_the_single_models_of_consecutive_seeds(data_d
     np.testing.assert_allclose(predict_stream(net, w, cpu), want, rtol=1e-5, atol=1e-6)
 
 
+def test_init_starts_every_training_from_the_checkpoint_but_rescales_the_input(regressor, tmp_path):
+    path = checkpoint.save(regressor, tmp_path / "other.pt")
+    frozen = train_model("db5", 3, "lstm", overrides={"epochs": 1, "lr": 0.0}, hidden=16, init=path, device="cpu")
+    before, after = regressor["state_dict"], frozen["state_dict"]
+    assert [k for k in after if not torch.equal(after[k], before[k])] == ["norm.mean", "norm.std"]
+    assert frozen["data"]["init"] == {"path": str(path), "dataset": "db5", "mode": "subject", "subjects": ["1"]}
+    with pytest.raises(ValueError, match=r"differs from this run in hidden: checkpoint 16, this run 8"):
+        train_model("db5", 3, "lstm", hidden=8, init=path, device="cpu")
+
+
 def test_members_are_refused_for_classifiers():
     with pytest.raises(ValueError, match="members must be 1 for a classifier"):
         train_model("db1", 1, "lstm_cnn", members=2, device="cpu")
