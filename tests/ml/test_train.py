@@ -42,7 +42,7 @@ def test_refit_retrains_on_validation_reps_for_the_chosen_epochs(classifier):
     best = max(row["epoch"] for row in h if row.get("best") and not row.get("refit"))
     assert [row["epoch"] for row in h if row.get("refit")] == list(range(1, best + 1))
     assert classifier["data"]["train_reps"] == [1, 3, 4, 6, 8, 9, 10]
-    assert classifier["stream"] == {"rate": 100 / 15, "shape": [2, 15, 20], "channels": 20}  # 1 Hz + 0.2 Hz
+    assert classifier["stream"] == {"rate": 100 / 15, "shape": [2, 15, 40], "channels": 40}  # 1, 0.2, 0.05 Hz
 
 
 def test_regressor_learns_and_scores_joints_in_glove_units(regressor):

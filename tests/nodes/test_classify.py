@@ -20,7 +20,7 @@ from nodes.replay import Replay  # noqa: E402
 
 @pytest.fixture(scope="module")
 def model_file(data_dir, tmp_path_factory):
-    """A tiny LSTM-CNN (WP images of 1 Hz + 0.2 Hz envelopes, 20 columns) trained for two epochs on DB1 S3."""
+    """A tiny LSTM-CNN (WP images of 1, 0.2 and 0.05 Hz envelopes, 40 columns) trained for two epochs on DB1 S3."""
     torch.set_num_threads(1)
     ckpt = train_model("db1", 3, "lstm_cnn", overrides={"epochs": 2}, train_step=15, hidden=8, device="cpu")
     return checkpoint.save(ckpt, tmp_path_factory.mktemp("ckpt") / "db1.pt")
