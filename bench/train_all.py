@@ -6,7 +6,10 @@ Jobs (in priority order): DB1 exercise 1, all 10 subjects: model A (improved rec
 (paper recipe), LDA and RF, and on 5 subjects the CNN and LSTM-CNN-without-WP baselines;
 Côté-Allard (all 22 subjects, raw Myo EMG behind a 20 Hz high-pass for the model and the
 baselines alike) and DB5 (a few subjects): model A and LDA / RF; DB5 (a few subjects): LE-ConvMN
-the LSTM baseline, ridge and the sparse GP; the Myo grip-force set (a few subjects): the same four on force.
+the LSTM baseline, ridge and the sparse GP, and both recurrent models adapted from a cross-subject
+model of four other DB5 subjects (4, 7, 8, 9: a ``pretrain`` job, trained first, validation-selected
+without refit) to each evaluated subject (``--init``); the Myo grip-force set (a few subjects): the
+same four on force.
 ``--seeds 0,1,2`` trains every model job once per seed (the baselines are deterministic); the
 summary then averages each subject's seeds first and reports the spread over seeds beside the
 spread over subjects, so one lucky seed cannot carry a table.
@@ -53,6 +56,13 @@ def jobs(quick: bool, seeds: tuple[int, ...] = (0,)) -> list[dict[str, Any]]:
         out.append({"kind": "model", "dataset": "db5", "subject": s, "model": "convlstm", "recipe": "fast_b"})
         out.append({"kind": "model", "dataset": "db5", "subject": s, "model": "lstm", "recipe": "fast_b"})
         out.append({"kind": "reg_baselines", "dataset": "db5", "subject": s})
+    for m in ("convlstm", "lstm"):  # cross-subject models of a disjoint pool, then adapted per subject
+        pre = {"kind": "pretrain", "dataset": "db5", "subject": db5b[0], "model": m, "recipe": "fast_b",
+               "train_subjects": DB5_POOL}
+        pre["name"] = job_name(pre)
+        out.append(pre)
+        out += [{"kind": "model", "dataset": "db5", "subject": s, "model": m, "recipe": "fast_b", "init": pre["name"]}
+                for s in db5b]
     for s in cote:
         out.append({"kind": "model", "dataset": "coteallard", "subject": s, "model": "lstm_cnn", "recipe": "improved",
                     "highpass": 20.0})
@@ -75,12 +85,21 @@ def jobs(quick: bool, seeds: tuple[int, ...] = (0,)) -> list[dict[str, Any]]:
     return out
 
 
+DB5_POOL = (4, 7, 8, 9)  # DB5 subjects never evaluated here: the cross-subject model's training pool
+
+
 def job_name(job: dict[str, Any]) -> str:
     if job["kind"] in ("baselines", "reg_baselines"):
         return f"{job['dataset']}-s{job['subject']}-{job['kind']}"
-    model = job["model"] + ("_emg" if job.get("wp") is False else "")
     seed = f"-seed{job['seed']}" if job.get("seed", 0) else ""  # seed 0 keeps the names of earlier runs
-    return f"{job['dataset']}-s{job['subject']}-{model}-{job['recipe']}{seed}"
+    return f"{job['dataset']}-s{job['subject']}-{group(job).split('/', 1)[1].replace('/', '-')}{seed}"
+
+
+def group(job: dict[str, Any]) -> str:
+    """The summary row a model job belongs to: dataset/model/recipe, plus how it was trained."""
+    model = job["model"] + ("_emg" if job.get("wp") is False else "")
+    how = ("/cross" if job["kind"] == "pretrain" else "") + ("/adapted" if job.get("init") else "")
+    return f"{job['dataset']}/{model}/{job['recipe']}{how}"
 
 
 def run_job(job: dict[str, Any], out: Path, threads: int) -> dict[str, Any]:
@@ -104,8 +123,12 @@ def run_job(job: dict[str, Any], out: Path, threads: int) -> dict[str, Any]:
             scores = run_regression_baselines(subj, default_pipeline(spec, "convlstm", rate=subj.rate, paper=False))
         result["metrics"] = {k: {m: v for m, v in met.items() if m not in DROP} for k, met in scores.items()}
     else:
+        cross = job["kind"] == "pretrain"
         ckpt = train_model(job["dataset"], job["subject"], job["model"], recipe_name=job["recipe"],
-                           wp=job.get("wp", True), highpass=job.get("highpass"), seed=job.get("seed", 0), device="cpu")
+                           overrides={"refit": False} if cross else None, mode="cross" if cross else "subject",
+                           train_subjects=job.get("train_subjects"), wp=job.get("wp", True),
+                           highpass=job.get("highpass"), seed=job.get("seed", 0), device="cpu",
+                           init=out / "ckpt" / f"{job['init']}.pt" if job.get("init") else None)
         checkpoint.save(ckpt, out / "ckpt" / f"{job['name']}.pt")
         result["metrics"] = {k: v for k, v in ckpt["metrics"].items() if k not in DROP}
         result["epochs_run"] = len(ckpt["history"])
@@ -146,8 +169,7 @@ def summarize(out: Path) -> dict[str, Any]:
         if r["kind"] in ("baselines", "reg_baselines"):
             entries = {f"{r['dataset']}/{name}": m for name, m in r["metrics"].items()}
         else:
-            model = r["model"] + ("_emg" if r.get("wp") is False else "")
-            entries = {f"{r['dataset']}/{model}/{r['recipe']}": r["metrics"]}
+            entries = {group(r): r["metrics"]}
         for key, m in entries.items():
             keys = ("train_acc", "test_acc", "vote_acc", "top3_acc") if "test_acc" in m else ("cc", "rmse", "nrmse")
             row = {k: m[k] for k in keys}
@@ -208,9 +230,11 @@ def main() -> None:
                 and not (out / "jobs" / f"{j['name']}.json").exists()]
         print(f"{len(todo)} jobs, {args.workers} workers x {args.threads} threads (pid {os.getpid()})", flush=True)
         t0 = time.perf_counter()
-        with mp.get_context("spawn").Pool(args.workers, maxtasksperchild=1) as pool:
-            for line in pool.imap_unordered(_star, [(j, str(out), args.threads) for j in todo]):
-                print(f"[{time.perf_counter() - t0:6.0f} s] {line}", flush=True)
+        for adapted in (False, True):  # adapted jobs start from checkpoints the first round writes
+            with mp.get_context("spawn").Pool(args.workers, maxtasksperchild=1) as pool:
+                round_ = [(j, str(out), args.threads) for j in todo if bool(j.get("init")) == adapted]
+                for line in pool.imap_unordered(_star, round_):
+                    print(f"[{time.perf_counter() - t0:6.0f} s] {line}", flush=True)
     summary = summarize(out)
     print((out / "summary.md").read_text())
     sys.exit(1 if summary["errors"] else 0)

@@ -11,7 +11,7 @@ from .common import console, err_console
 
 CONFIG_KEYS = ("model", "dataset", "subject", "recipe", "mode", "wp", "wp_mode", "frames", "hidden", "layout",
                "members", "train_step", "seed", "threads", "device", "epochs", "lr", "batch", "highpass", "refit",
-               "all_rest", "init")
+               "all_rest", "init", "train_subjects")
 
 
 def _config(path: Path | None) -> dict[str, Any]:
@@ -42,6 +42,9 @@ def train(
         help="paper or improved (classifiers); paper_b or fast_b (regressors).")] = None,
     mode: Annotated[Optional[str], typer.Option(
         help="subject: train and test on one subject; cross: train on the others.")] = None,
+    train_subjects: Annotated[Optional[str], typer.Option(
+        help="Cross mode: train on these subjects only (comma-separated), e.g. a pool that excludes "
+             "every subject you will adapt to and test on.")] = None,
     wp: Annotated[Optional[bool], typer.Option(
         "--wp/--no-wp", help="lstm_cnn: stack the wavelet-packet image.")] = None,
     wp_mode: Annotated[Optional[str], typer.Option(help="WP image: tree15 or framewise.")] = None,
@@ -88,6 +91,10 @@ def train(
     try:
         spec = get_dataset(opts["dataset"])
         subj = parse_subject(spec, str(opts["subject"]))
+        pool = opts.get("train_subjects")
+        if isinstance(pool, (str, int)):
+            pool = str(pool).split(",")
+        pool = [parse_subject(spec, str(s).strip()) for s in pool] if pool is not None else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     hid: Any = opts.get("hidden")
@@ -115,7 +122,7 @@ def train(
                                train_step=int(opts.get("train_step", 5)), seed=int(opts.get("seed", 0)),
                                device=opts.get("device", "auto"), highpass=opts.get("highpass"),
                                layout=opts.get("layout"), members=int(opts.get("members", 1)), init=opts.get("init"),
-                               progress=progress)
+                               train_subjects=pool, progress=progress)
         except (ValueError, checkpoint.CheckpointError) as exc:
             err_console.print(f"[bold red]error[/] {exc}")
             raise typer.Exit(code=2) from None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import math
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -404,12 +404,12 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
                 wp_mode: str = "tree15", frames: int | None = None, hidden: Any = None,
                 train_step: int = 5, seed: int = 0, device: str = "auto", highpass: float | None = None,
                 layout: str | None = None, members: int = 1, init: str | Path | None = None,
-                progress: Progress | None = None) -> dict[str, Any]:
+                train_subjects: Sequence[Any] | None = None, progress: Progress | None = None) -> dict[str, Any]:
     """Train one model and return its checkpoint dict, scored on the test repetitions.
 
     ``mode``: ``subject`` trains and tests on one subject's repetitions; ``cross`` trains on
-    every other subject of the dataset (their training and validation repetitions) and tests
-    on ``subject``'s test repetitions. ``layout``: LE-ConvMN's (``image`` for the paper recipe,
+    ``train_subjects`` (default: every other subject of the dataset; their training and validation
+    repetitions) and tests on ``subject``'s test repetitions. ``layout``: LE-ConvMN's (``image`` for the paper recipe,
     ``channels`` otherwise; see ``models.LeConvMN``). ``members`` > 1 (regressors): a seed ensemble
     (``models.MeanOfMembers``) of that many models, trained from seeds ``seed``, ``seed + 1``, ...
     ``init``: a checkpoint of the same architecture and pipeline (e.g. a ``cross`` model of other
@@ -435,15 +435,18 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
     seed_everything(seed)
     dev = device_for(device)
     target = load_subject(spec, subject)
-    train_subjects = [target] if mode == "subject" else [load_subject(spec, s) for s in spec.subjects if s != subject]
     if mode not in ("subject", "cross"):
         raise ValueError(f"mode must be 'subject' or 'cross', got {mode!r}")
+    if train_subjects is not None and (mode != "cross" or subject in train_subjects or not train_subjects):
+        raise ValueError(f"train_subjects applies to cross mode and must not include the test subject {subject!r}")
+    others = [s for s in spec.subjects if s != subject] if train_subjects is None else list(train_subjects)
+    train_data = [target] if mode == "subject" else [load_subject(spec, s) for s in others]
     pipeline = default_pipeline(spec, model, rate=target.rate, paper=paper, wp=wp, wp_mode=wp_mode, frames=frames,
                                 highpass=highpass)
     held = set(spec.test) | set(spec.val)
     if classify:
         parts = [classification_windows(s, pipeline, train_step, pipeline[-1]["step"], seed,
-                                        train_all_rest=r.get("train_all_rest", False)) for s in train_subjects]
+                                        train_all_rest=r.get("train_all_rest", False)) for s in train_data]
         train = concat_windows([p["train"] for p in parts])
         val = concat_windows([p["val"] for p in parts])
         n_out = len(target.class_names())
@@ -459,7 +462,7 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
         extra: dict[str, Any] = {}
     else:
         ws = [windows_from(s.recordings, pipeline, target=spec.target, target_columns=spec.target_columns)
-              for s in train_subjects]
+              for s in train_data]
         train = concat_windows([w.take(~np.isin(w.repetition, list(held))) for w in ws])
         val = concat_windows([w.split(spec.val) for w in ws])
         mean, std = train.target.mean(0), train.target.std(0).clip(1e-6)
@@ -507,7 +510,7 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
         "stream": {"rate": out_rate, "shape": list(train.x.shape[1:]), "channels": cfg["channels"]},
         "outputs": outputs,
         "data": {"dataset": spec.name, "description": spec.description, "mode": mode,
-                 "subjects": [str(s.subject) for s in train_subjects], "test_subject": str(subject),
+                 "subjects": [str(s.subject) for s in train_data], "test_subject": str(subject),
                  "train_reps": sorted(set(np.unique(train.repetition).tolist())), "val_reps": list(spec.val),
                  "test_reps": list(spec.test), "train_rows": int(len(train)), "train_step": train_step,
                  **({"init": origin} if origin else {})},

@@ -149,6 +149,15 @@ def test_init_starts_every_training_from_the_checkpoint_but_rescales_the_input(r
         train_model("db5", 3, "lstm", hidden=8, init=path, device="cpu")
 
 
+def test_cross_mode_trains_on_the_chosen_pool_only(data_dir):
+    ckpt = train_model("db5", 1, "lstm", mode="cross", train_subjects=[3], overrides={"epochs": 1, "refit": False},
+                       hidden=8, device="cpu")
+    assert ckpt["data"]["subjects"] == ["3"] and ckpt["data"]["test_subject"] == "1"
+    for bad in ({"mode": "cross", "train_subjects": [1, 3]}, {"mode": "subject", "train_subjects": [3]}):
+        with pytest.raises(ValueError, match="train_subjects applies to cross mode"):
+            train_model("db5", 1, "lstm", device="cpu", **bad)
+
+
 def test_members_are_refused_for_classifiers():
     with pytest.raises(ValueError, match="members must be 1 for a classifier"):
         train_model("db1", 1, "lstm_cnn", members=2, device="cpu")

@@ -27,6 +27,16 @@ def test_model_jobs_repeat_per_seed_and_baselines_do_not(train_all) -> None:
     assert len(set(names)) == len(names)
 
 
+def test_adapted_jobs_start_from_the_one_cross_subject_job(train_all) -> None:
+    todo = train_all.jobs(False, (0, 1))
+    pre = [j for j in todo if j["kind"] == "pretrain" and j["model"] == "convlstm"]
+    assert len(pre) == 1 and not set(pre[0]["train_subjects"]) & {j["subject"] for j in todo if j["dataset"] == "db5"}
+    adapted = [j for j in todo if j.get("init") == pre[0]["name"]]
+    assert sorted((j["subject"], j["seed"]) for j in adapted) == [(1, 0), (1, 1), (3, 0), (3, 1), (5, 0), (5, 1)]
+    assert {train_all.group(j) for j in adapted} == {"db5/convlstm/fast_b/adapted"}
+    assert train_all.group(pre[0]) == "db5/convlstm/fast_b/cross"
+
+
 def _write(out: Path, name: str, subject: int, seed: int, cc: float) -> None:
     job = {"kind": "model", "dataset": "db5", "subject": subject, "model": "convlstm", "recipe": "fast_b",
            "seed": seed, "name": name, "metrics": {"cc": cc, "rmse": 1.0, "nrmse": 0.1}}
