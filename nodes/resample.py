@@ -56,6 +56,11 @@ class Decimate(Node):
         rate = info.rate / self.factor if info.rate else info.rate
         return {"out": StreamInfo(rate=rate, channels=info.channels, names=info.names)}
 
+    def sizes(self, rate: float) -> tuple[int, int]:
+        """(window, step) in input samples: output row ``j`` is input sample ``j * factor``, so an
+        offline pipeline labels each row at the right sample."""
+        return 1, self.factor
+
     def setup(self) -> None:
         self._guard = StreamGuard(self)
         self._decimator = Decimator(self.factor, antialias(self.factor, self.order, self.cutoff))

@@ -39,6 +39,19 @@ def test_pipeline_rows_are_labelled_by_their_last_sample(data_dir):
                                rtol=1e-5)
 
 
+
+def test_decimated_pipeline_rows_keep_their_label_sample(data_dir):
+    rec = load(data_dir / "ninapro-db5-e1/s1/S1_E1_A1.mat")
+    emg = rec.emg[:6000]
+    pipe = [{"type": "rms", "window": 20, "step": 2}, {"type": "decimate", "factor": 3},
+            {"type": "emg_image", "window": 15, "step": 15, "norm": "none"}]
+    rows, last, rate = run_pipeline(pipe, emg, rec.rate)
+    k = np.arange(len(rows))
+    n_rms = (6000 - 20) // 2 + 1
+    n_kept = -(-n_rms // 3)  # decimation keeps rows 0, 3, 6, ...
+    assert rate == 200.0 / 90 and len(rows) == (n_kept - 15) // 15 + 1
+    np.testing.assert_array_equal(last, ((k * 15 + 14) * 3) * 2 + 19)
+
 def test_splits_are_disjoint_repetitions(db1_s1):
     pipe = [{"type": "emg_image", "window": 15, "step": 15, "norm": "none"}]
     w = classification_windows(db1_s1, pipe, 5, 15)
