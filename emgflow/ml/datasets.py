@@ -169,6 +169,25 @@ def backfill_rest(label: np.ndarray, repetition: np.ndarray) -> np.ndarray:
     return rep
 
 
+
+def shuffled_units(label: np.ndarray, repetition: np.ndarray, seed: int) -> np.ndarray:
+    """Sample order that plays the recording's units (a movement repetition and the rest before
+    it) in a random order, each unit intact.
+
+    Ninapro records the repetitions of one movement in a row, so a slow feature can score on a test
+    repetition by remembering the repetitions just before it, which a user switching gestures
+    never gives it. Re-running a causal pipeline on ``recording[order]`` takes that memory away."""
+    unit = segment_ids(backfill_rest(label, label), backfill_rest(label, repetition))
+    units = np.split(np.arange(len(label)), np.flatnonzero(np.diff(unit)) + 1)
+    return np.concatenate([units[k] for k in np.random.default_rng(seed).permutation(len(units))])
+
+
+def reordered(rec: Recording, order: np.ndarray) -> Recording:
+    """The recording with its samples (every stream alike) taken in ``order``."""
+    return Recording(rec.emg[order], rec.rate, {k: v[order] for k, v in rec.streams.items()},
+                     list(rec.channel_names), rec.source, dict(rec.meta))
+
+
 def segment_ids(*keys: np.ndarray) -> np.ndarray:
     """Ids of the contiguous runs over which all ``keys`` stay constant."""
     change = np.zeros(len(keys[0]), dtype=bool)

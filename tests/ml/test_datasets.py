@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emgflow.ml.datasets import (backfill_rest, classification_windows, dataset, load_subject, run_pipeline,
-                                 segment_ids, windows_from)
+from emgflow.ml.datasets import (backfill_rest, classification_windows, dataset, load_subject, reordered, run_pipeline,
+                                 segment_ids, shuffled_units, windows_from)
 from emgflow.recordings import load
 
 
@@ -24,6 +24,27 @@ def test_backfill_gives_rest_the_following_repetition(db1_s1):
     starts = np.flatnonzero((label[1:] != 0) & (label[:-1] == 0)) + 1  # first sample of each movement
     assert all(filled[s - 1] == rep[s] for s in starts)
 
+
+
+def test_shuffled_units_keep_every_sample_and_break_the_blocked_order(db1_s1):
+    rec = db1_s1.recordings[0]
+    label, rep = rec.streams["label"][:, 0], rec.streams["repetition"][:, 0]
+    order = shuffled_units(label, rep, seed=0)
+    np.testing.assert_array_equal(np.sort(order), np.arange(len(label)))  # each sample exactly once
+    unit = segment_ids(backfill_rest(label, label), backfill_rest(label, rep))
+    starts = np.flatnonzero(np.diff(unit, prepend=-1))
+    assert len(starts) == 12 * 10  # a unit per movement repetition, its rest before it
+    jumps = order[np.r_[0, np.flatnonzero(np.diff(order) != 1) + 1]]
+    assert set(jumps.tolist()) <= set(starts.tolist())  # the order jumps only to a unit's start: none split
+    out = reordered(rec, order)
+    np.testing.assert_array_equal(out.emg, rec.emg[order])
+    np.testing.assert_array_equal(out.streams["repetition"][:, 0], rep[order])
+
+    def movement_runs(lab: np.ndarray) -> list[int]:
+        moves = lab[lab != 0]
+        return moves[np.r_[True, moves[1:] != moves[:-1]]].tolist()
+    assert len(movement_runs(label)) == 12  # recorded: ten repetitions of each movement in a row
+    assert len(movement_runs(out.streams["label"][:, 0])) > 100  # replayed: next movement mostly another
 
 def test_pipeline_rows_are_labelled_by_their_last_sample(data_dir):
     rec = load(data_dir / "ninapro-db5-e1/s1/S1_E1_A1.mat")
