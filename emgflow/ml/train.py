@@ -33,8 +33,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     # Ours: AdamW with one-cycle cosine schedule, lighter dropout, noise augmentation (25 dB SNR, as
     # Tsinganos). Set by default_pipeline / train_model for this recipe: log-compressed images
     # instead of per-image min-max (the model standardises per channel with training statistics,
-    # which keeps the absolute activation level, rest vs. movement), 1 Hz, 0.2 Hz and 0.05 Hz
-    # envelopes side by side on DB1, and LSTM hidden size 32 (ambiguity A4 alternative). ``refit``: once the
+    # which keeps the absolute activation level, rest vs. movement), 1 Hz and 0.2 Hz envelopes side
+    # by side on DB1, and LSTM hidden size 32 (ambiguity A4 alternative). ``refit``: once the
     # validation repetitions have chosen the epoch count, train again from scratch on every training
     # repetition (validation ones included) for that many epochs, the usual last step of model selection.
     # ``train_all_rest``: train on every rest segment (the test keeps the dataset's subsampling).
@@ -313,11 +313,12 @@ def default_pipeline(spec: DatasetSpec, model: str, *, rate: float, paper: bool,
     """The node chain from the raw recording to the model input (with the serving / test hop).
 
     Classification: DB1 envelopes get |x| and the seed's causal first-order low-pass at 1 Hz;
-    our recipe cascades a 0.2 Hz and then a 0.05 Hz low-pass after it, each keeping its input
-    beside its output (1 Hz, 0.2 Hz and their 0.05 Hz envelopes: 40 channels): the slow envelopes
-    hold the movement, the fast one its onset and end, which the slow ones lag by 1-3 s. The
-    0.05 Hz pair lifted model A from 0.810 to 0.841 per window on DB1 subjects 1, 4, 9, 12
-    (3 seeds each; bench/results/training.md);
+    our recipe adds a 0.2 Hz low-pass of that and keeps both side by side (20 channels): the slow
+    envelope holds the movement, the fast one its onset and end, which the slow one lags by ~1 s.
+    No slower envelope: a 0.05 Hz pair scored higher on DB1's test repetitions only by remembering
+    the previous repetitions of the same movement (Ninapro records them in a row); with the
+    recording's movements spliced into a random order its gain turned into a loss
+    (bench/results/training.md);
     raw Myo EMG (200 Hz) becomes a 100 Hz RMS envelope (100 ms windows, hop 2, the A8
     adaptation); then 15-frame images (hop 15, non-overlapping at test time), per-image
     min-max (seed) or log-compressed (ours).
@@ -337,8 +338,7 @@ def default_pipeline(spec: DatasetSpec, model: str, *, rate: float, paper: bool,
             pre = [{"type": "rectify"}, {"type": "lowpass", "cutoff": 1.0, "order": 1}]
         else:
             pre = [{"type": "rectify"}, {"type": "lowpass", "cutoff": 1.0, "order": 1},
-                   {"type": "lowpass", "cutoff": 0.2, "order": 1, "keep_input": True},
-                   {"type": "lowpass", "cutoff": 0.05, "order": 1, "keep_input": True}]
+                   {"type": "lowpass", "cutoff": 0.2, "order": 1, "keep_input": True}]
         t = frames or 15
         norm = "minmax" if paper else "log"
         if model == "lstm_cnn" and wp:

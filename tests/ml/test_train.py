@@ -42,7 +42,7 @@ def test_refit_retrains_on_validation_reps_for_the_chosen_epochs(classifier):
     best = max(row["epoch"] for row in h if row.get("best") and not row.get("refit"))
     assert [row["epoch"] for row in h if row.get("refit")] == list(range(1, best + 1))
     assert classifier["data"]["train_reps"] == [1, 3, 4, 6, 8, 9, 10]
-    assert classifier["stream"] == {"rate": 100 / 15, "shape": [2, 15, 40], "channels": 40}  # 1, 0.2, 0.05 Hz
+    assert classifier["stream"] == {"rate": 100 / 15, "shape": [2, 15, 20], "channels": 20}  # 1 Hz + 0.2 Hz
 
 
 def test_regressor_learns_and_scores_joints_in_glove_units(regressor):
@@ -68,20 +68,20 @@ def test_checkpoint_is_one_weights_only_file(classifier, tmp_path):
     assert raw["format"] == checkpoint.FORMAT and raw["pipeline"] == classifier["pipeline"]
     assert raw["input"] == {"rate": 100.0, "channels": 10, "channel_names": [f"ch{i}" for i in range(10)]}
     assert "norm.mean" in raw["state_dict"]
-    x = np.random.default_rng(0).random((5, 2, 15, 40), dtype=np.float32)
+    x = np.random.default_rng(0).random((5, 2, 15, 20), dtype=np.float32)
     a = predict_logits(checkpoint.model_from(classifier), x, torch.device("cpu"))
     b = predict_logits(checkpoint.model_from(checkpoint.load(path)), x, torch.device("cpu"))
     np.testing.assert_array_equal(a, b)
 
 
 def test_checkpoint_refuses_a_mismatched_stream(classifier, tmp_path):
-    with pytest.raises(checkpoint.CheckpointError, match="16 channels, the model expects 40"):
+    with pytest.raises(checkpoint.CheckpointError, match="16 channels, the model expects 20"):
         checkpoint.check_stream(classifier, rate=None, channels=16)
     with pytest.raises(checkpoint.CheckpointError, match=r"13\.3333 Hz, the model expects 6\.66667 Hz"):
         checkpoint.check_stream(classifier, rate=200 / 15)
     with pytest.raises(checkpoint.CheckpointError, match="not a regress model"):
         checkpoint.check_stream(classifier, rate=None, task="regress")
-    checkpoint.check_stream(classifier, rate=100 / 15, channels=40, shape=(2, 15, 40), task="classify")
+    checkpoint.check_stream(classifier, rate=100 / 15, channels=20, shape=(2, 15, 20), task="classify")
     bad = tmp_path / "bad.pt"
     torch.save({"weights": torch.zeros(2)}, bad)
     with pytest.raises(checkpoint.CheckpointError, match="not an emgflow model checkpoint"):

@@ -20,7 +20,7 @@ from nodes.replay import Replay  # noqa: E402
 
 @pytest.fixture(scope="module")
 def model_file(data_dir, tmp_path_factory):
-    """A tiny LSTM-CNN (WP images of 1, 0.2 and 0.05 Hz envelopes, 40 columns) trained for two epochs on DB1 S3."""
+    """A tiny LSTM-CNN (WP images of 1 Hz + 0.2 Hz envelopes, 20 columns) trained for two epochs on DB1 S3."""
     torch.set_num_threads(1)
     ckpt = train_model("db1", 3, "lstm_cnn", overrides={"epochs": 2}, train_step=15, hidden=8, device="cpu")
     return checkpoint.save(ckpt, tmp_path_factory.mktemp("ckpt") / "db1.pt")
@@ -44,20 +44,20 @@ def test_replayed_recording_gives_the_evaluation_predictions(model_file, data_di
 
 def test_describe_checks_the_stream_against_the_checkpoint(model_file):
     node = Classify(model=str(model_file))
-    infos = node.describe({"in": StreamInfo(rate=100 / 15, channels=40)})
+    infos = node.describe({"in": StreamInfo(rate=100 / 15, channels=20)})
     assert infos["proba"].channels == 13 and infos["proba"].names[0] == "rest"
-    with pytest.raises(ParamError, match="16 channels, the model expects 40") as err:
+    with pytest.raises(ParamError, match="16 channels, the model expects 20") as err:
         node.describe({"in": StreamInfo(rate=200 / 30, channels=16)})
     assert err.value.param == "model"
     with pytest.raises(ParamError, match="Hz, the model expects"):
-        node.describe({"in": StreamInfo(rate=200 / 15, channels=40)})
+        node.describe({"in": StreamInfo(rate=200 / 15, channels=20)})
 
 
 def test_wrong_rate_at_run_time_is_refused_and_malformed_rows_are_dropped(model_file):
     node = Classify(model=str(model_file))
-    good = np.zeros((2, 2, 15, 40), dtype=np.float32)
+    good = np.zeros((2, 2, 15, 20), dtype=np.float32)
     msgs = [Msg(good, rate=100 / 15), Msg(good[:, :, :14], rate=100 / 15, start=2),
-            Msg(good[:, :, :, :38], rate=100 / 15, start=4), Msg(good, rate=100 / 15, start=6)]
+            Msg(good[:, :, :, :18], rate=100 / 15, start=4), Msg(good, rate=100 / 15, start=6)]
     out = run_node(node, msgs)
     assert node.counters["in.malformed"] == 2
     assert [m.start for m in out["out"]] == [0, 6] and out["out"][0].data.shape == (2, 1)
