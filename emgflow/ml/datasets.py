@@ -169,7 +169,6 @@ def backfill_rest(label: np.ndarray, repetition: np.ndarray) -> np.ndarray:
     return rep
 
 
-
 def shuffled_units(label: np.ndarray, repetition: np.ndarray, seed: int) -> np.ndarray:
     """Sample order that plays the recording's units (a movement repetition and the rest before
     it) in a random order, each unit intact.
