@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from emgflow.ml import checkpoint
-from emgflow.ml.baselines import feature_stage, fit_proba
+from emgflow.ml.baselines import feature_pipeline, fit_proba
 from emgflow.ml.datasets import (Windows, classification_windows, dataset, load_subject, reordered, shuffled_units,
                                  windows_from)
 from emgflow.ml.train import predict_logits
@@ -41,7 +41,7 @@ def check(path: Path, orders: int) -> list[dict[str, object]]:
     spec = dataset(ckpt["data"]["dataset"])
     subj = load_subject(spec, ckpt["data"]["test_subject"])
     pipe, step, n = ckpt["pipeline"], ckpt["pipeline"][-1]["step"], len(ckpt["outputs"])
-    feats = list(pipe[:-1]) + [feature_stage(pipe[-1]["window"], step, "ninapro_db1" if spec.name == "db1" else "myo")]
+    feats = feature_pipeline(pipe, spec.name)
     lda_fit = classification_windows(subj, feats, ckpt["data"].get("train_step", 5), step, ckpt.get("seed", 0))["fit"]
     net = checkpoint.model_from(ckpt)
     rows = []

@@ -32,9 +32,12 @@ FEATURES_FOR: dict[str, dict[str, Any]] = {
 }
 
 
-def feature_stage(window: int, step: int, device: str) -> dict[str, Any]:
-    """The ``features`` node spec replacing the image node of a pipeline."""
-    return {"type": "features", "window": window, "step": step, **FEATURES_FOR[device]}
+def feature_pipeline(pipeline: list[dict[str, Any]], dataset_name: str) -> list[dict[str, Any]]:
+    """``pipeline`` with its image node replaced by the ``features`` node of the same window and hop."""
+    image = pipeline[-1]
+    device = "ninapro_db1" if dataset_name == "db1" else "myo"
+    return list(pipeline[:-1]) + [{"type": "features", "window": image["window"], "step": image["step"],
+                                   **FEATURES_FOR[device]}]
 
 
 def make(name: str, seed: int = 0) -> Any:
@@ -71,10 +74,8 @@ def run_baselines(subj: Subject, pipeline: list[dict[str, Any]], train_step: int
     """
     from .evaluate import classification_metrics
 
-    image = pipeline[-1]
-    device = "ninapro_db1" if subj.spec.name == "db1" else "myo"
-    feats = list(pipeline[:-1]) + [feature_stage(image["window"], image["step"], device)]
-    w = classification_windows(subj, feats, train_step, image["step"], seed)
+    feats = feature_pipeline(pipeline, subj.spec.name)
+    w = classification_windows(subj, feats, train_step, pipeline[-1]["step"], seed)
     names_ = subj.class_names()
     out = {}
     for name in names:

@@ -25,15 +25,16 @@ def test_backfill_gives_rest_the_following_repetition(db1_s1):
     assert all(filled[s - 1] == rep[s] for s in starts)
 
 
-
 def test_shuffled_units_keep_every_sample_and_break_the_blocked_order(db1_s1):
     rec = db1_s1.recordings[0]
     label, rep = rec.streams["label"][:, 0], rec.streams["repetition"][:, 0]
     order = shuffled_units(label, rep, seed=0)
     np.testing.assert_array_equal(np.sort(order), np.arange(len(label)))  # each sample exactly once
-    unit = segment_ids(backfill_rest(label, label), backfill_rest(label, rep))
-    starts = np.flatnonzero(np.diff(unit, prepend=-1))
-    assert len(starts) == 12 * 10  # a unit per movement repetition, its rest before it
+    # A unit (a repetition and the rest before it) starts at sample 0 and where a movement ends,
+    # except after the last movement, whose trailing rest stays with it.
+    ends = np.flatnonzero((label[:-1] != 0) & (label[1:] != label[:-1])) + 1
+    starts = np.r_[0, ends[:-1]]
+    assert len(starts) == 12 * 10
     jumps = order[np.r_[0, np.flatnonzero(np.diff(order) != 1) + 1]]
     assert set(jumps.tolist()) <= set(starts.tolist())  # the order jumps only to a unit's start: none split
     out = reordered(rec, order)
@@ -45,6 +46,7 @@ def test_shuffled_units_keep_every_sample_and_break_the_blocked_order(db1_s1):
         return moves[np.r_[True, moves[1:] != moves[:-1]]].tolist()
     assert len(movement_runs(label)) == 12  # recorded: ten repetitions of each movement in a row
     assert len(movement_runs(out.streams["label"][:, 0])) > 100  # replayed: next movement mostly another
+
 
 def test_pipeline_rows_are_labelled_by_their_last_sample(data_dir):
     rec = load(data_dir / "ninapro-db5-e1/s1/S1_E1_A1.mat")
@@ -60,7 +62,6 @@ def test_pipeline_rows_are_labelled_by_their_last_sample(data_dir):
                                rtol=1e-5)
 
 
-
 def test_decimated_pipeline_rows_keep_their_label_sample(data_dir):
     rec = load(data_dir / "ninapro-db5-e1/s1/S1_E1_A1.mat")
     emg = rec.emg[:6000]
@@ -72,6 +73,7 @@ def test_decimated_pipeline_rows_keep_their_label_sample(data_dir):
     n_kept = -(-n_rms // 3)  # decimation keeps rows 0, 3, 6, ...
     assert rate == 200.0 / 90 and len(rows) == (n_kept - 15) // 15 + 1
     np.testing.assert_array_equal(last, ((k * 15 + 14) * 3) * 2 + 19)
+
 
 def test_splits_are_disjoint_repetitions(db1_s1):
     pipe = [{"type": "emg_image", "window": 15, "step": 15, "norm": "none"}]
