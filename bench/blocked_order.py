@@ -1,14 +1,15 @@
 """Earned or remembered? Score classifiers on their test repetitions with the recording replayed
 in a random order of units (a movement repetition and the rest before it).
 
-    python bench/blocked_order.py models/db1_s1_lstm_cnn.pt [more checkpoints] [--orders 2]
+    python bench/blocked_order.py models/db1_s1_lstm_cnn.pt [more checkpoints] [--orders 2] [--baselines lda,rf]
 
 Ninapro records the ten repetitions of each movement in a row. A feature that remembers the last
 seconds (a slow envelope) can then name a test repetition's movement from the repetitions just
 before it, a cue a user switching gestures never gives. Each checkpoint's subject recording is
 replayed as recorded ("blocked") and with its units shuffled (``shuffled_units``, seeds 0..N-1), the
-checkpoint's causal pipeline re-run on it; the model as trained (blocked order) and LDA on the same
-pipeline's features score every test-repetition window. Movement windows and rest windows are
+checkpoint's causal pipeline re-run on it; the model as trained (blocked order) and the baselines
+(LDA, random forest), fitted once on the recorded order's training windows of the same pipeline's
+features, score every test-repetition window. Movement windows and rest windows are
 reported apart (all rest windows, not the protocol's one rest segment per repetition). An input
 that the order does not move keeps its movement accuracy when shuffled.
 """
@@ -25,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from emgflow.ml import checkpoint
-from emgflow.ml.baselines import feature_pipeline, fit_proba
+from emgflow.ml.baselines import BASELINES, feature_pipeline, make
 from emgflow.ml.datasets import (Windows, classification_windows, dataset, load_subject, reordered, shuffled_units,
                                  windows_from)
 from emgflow.ml.train import predict_logits
@@ -36,27 +37,27 @@ def scores(pred: np.ndarray, w: Windows) -> dict[str, float]:
     return {"movement": float((pred[~rest] == w.label[~rest]).mean()), "rest": float((pred[rest] == 0).mean())}
 
 
-def check(path: Path, orders: int) -> list[dict[str, object]]:
+def check(path: Path, orders: int, baselines: list[str]) -> list[dict[str, object]]:
     ckpt = checkpoint.load(path)
     spec = dataset(ckpt["data"]["dataset"])
     subj = load_subject(spec, ckpt["data"]["test_subject"])
-    pipe, step, n = ckpt["pipeline"], ckpt["pipeline"][-1]["step"], len(ckpt["outputs"])
+    pipe, step, seed = ckpt["pipeline"], ckpt["pipeline"][-1]["step"], ckpt.get("seed", 0)
     feats = feature_pipeline(pipe, spec.name)
-    lda_fit = classification_windows(subj, feats, ckpt["data"].get("train_step", 5), step, ckpt.get("seed", 0))["fit"]
+    fit = classification_windows(subj, feats, ckpt["data"].get("train_step", 5), step, seed)["fit"]
+    fitted = {name: make(name, seed).fit(fit.x, fit.label) for name in baselines}
     net = checkpoint.model_from(ckpt)
     rows = []
-    for seed in [None, *range(orders)]:
+    for order_seed in [None, *range(orders)]:
         recs = subj.recordings
-        if seed is not None:
-            recs = [reordered(r, shuffled_units(r.streams["label"][:, 0], r.streams["repetition"][:, 0], seed))
+        if order_seed is not None:
+            recs = [reordered(r, shuffled_units(r.streams["label"][:, 0], r.streams["repetition"][:, 0], order_seed))
                     for r in recs]
-        order = "blocked" if seed is None else f"shuffled {seed}"
+        order = "blocked" if order_seed is None else f"shuffled {order_seed}"
         w = windows_from(recs, pipe).split(spec.test)
         f = windows_from(recs, feats).split(spec.test)
-        model = scores(predict_logits(net, w.x, torch.device("cpu")).argmax(1), w)
-        lda = scores(fit_proba("lda", lda_fit, f, n, ckpt.get("seed", 0))[0].argmax(1), f)
-        rows.append({"checkpoint": str(path), "subject": str(subj.subject), "model_channels": ckpt["stream"]["channels"],
-                     "order": order, "model": model, "lda": lda})
+        row = {"checkpoint": str(path), "subject": str(subj.subject), "model_channels": ckpt["stream"]["channels"],
+               "order": order, "model": scores(predict_logits(net, w.x, torch.device("cpu")).argmax(1), w)}
+        rows.append(row | {name: scores(est.predict(f.x), f) for name, est in fitted.items()})
     return rows
 
 
@@ -64,17 +65,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoints", nargs="+", type=Path, help="classifier checkpoints (their test subject is scored)")
     ap.add_argument("--orders", type=int, default=2, help="shuffled orders per checkpoint (seeds 0..N-1)")
+    ap.add_argument("--baselines", default="lda", help=f"comma-separated, from {', '.join(BASELINES)} ('' for none)")
     ap.add_argument("--out", type=Path, default=Path("runs/blocked_order.json"), help="JSON results file")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    rows = [row for path in args.checkpoints for row in check(path, args.orders)]
-    table = Table(title="test-repetition windows: model / LDA accuracy (movement windows, rest windows)")
-    for col in ("checkpoint", "subject", "model input", "order", "model movement", "model rest", "LDA movement",
-                "LDA rest"):
+    baselines = [b for b in args.baselines.split(",") if b]
+    unknown = set(baselines) - set(BASELINES)
+    if unknown:
+        ap.error(f"unknown baselines {', '.join(sorted(unknown))}; known: {', '.join(BASELINES)}")
+    rows = [row for path in args.checkpoints for row in check(path, args.orders, baselines)]
+    who = ["model", *baselines]
+    table = Table(title="test-repetition windows: accuracy on movement windows and on rest windows")
+    for col in ("checkpoint", "subject", "model input", "order", *(f"{w} {k}" for w in who for k in ("movement", "rest"))):
         table.add_column(col)
     for r in rows:
         table.add_row(Path(r["checkpoint"]).name, r["subject"], f"{r['model_channels']} ch", r["order"],
-                      *(f"{r[who][k]:.3f}" for who in ("model", "lda") for k in ("movement", "rest")))
+                      *(f"{r[w][k]:.3f}" for w in who for k in ("movement", "rest")))
     Console(width=130).print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1))

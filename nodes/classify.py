@@ -3,11 +3,12 @@
 Upstream must be the checkpoint's pipeline (``emgflow eval`` prints it; e.g. ``wp_image``):
 each input row is one image ``(planes, frames, channels)`` and yields one class id on ``out``
 and the class probabilities on ``proba``, with the same ``start`` (window index). The model
-is loaded, checked and warmed up in ``setup``; torch is imported only there.
+is loaded, checked, compiled to TorchScript and warmed up in ``setup``; torch is imported only there.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Mapping
 
 import numpy as np
@@ -33,10 +34,24 @@ def describe_checkpoint(node: Node, inputs: Mapping[str, StreamInfo], task: str)
     return ckpt
 
 
-class ServedModel:
-    """A checkpoint's network ready for streaming inference: fixed threads, warmed up, rows checked."""
+def torchscript(net: Any) -> Any:
+    """``net`` scripted and frozen (weights folded in as constants): the same arithmetic as eager
+    PyTorch with less Python per call (``bench/bench_models.py`` times both). ``torch.compile``
+    gave nothing over eager for model A and needs a C++ compiler; torch 2.13 marks ``torch.jit``
+    deprecated in favour of compile/export, hence the silenced DeprecationWarning.
+    """
+    import torch
 
-    def __init__(self, path: str, task: str, threads: int, warmup: int) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.freeze(torch.jit.script(net))
+
+
+class ServedModel:
+    """A checkpoint's network ready for streaming inference: fixed threads, TorchScript or eager,
+    warmed up, rows checked."""
+
+    def __init__(self, path: str, task: str, threads: int, warmup: int, jit: bool = True) -> None:
         import torch
 
         from emgflow.ml.checkpoint import model_from
@@ -45,7 +60,7 @@ class ServedModel:
         self.torch = torch
         self.ckpt = load(path)
         check_stream(self.ckpt, rate=None, task=task)
-        self.net = model_from(self.ckpt)
+        self.net = torchscript(model_from(self.ckpt)) if jit else model_from(self.ckpt)
         self.shape = tuple(self.ckpt["stream"]["shape"])
         self.rate = float(self.ckpt["stream"]["rate"])
         self.checked_rate = False
@@ -86,6 +101,8 @@ class Classify(Node):
     model = Param(str, help="checkpoint file written by `emgflow train`", path=True)
     threads = Param(int, 1, ge=1, help="torch intra-op threads for inference")
     warmup = Param(int, 3, ge=0, help="dummy inferences run in setup, before the first real row")
+    jit = Param(bool, True, help="serve the model as frozen TorchScript (lower latency, same outputs); "
+                "false runs eager PyTorch")
 
     def describe(self, inputs: Mapping[str, StreamInfo]) -> dict[str, StreamInfo]:
         ckpt = describe_checkpoint(self, inputs, "classify")
@@ -94,7 +111,7 @@ class Classify(Node):
                 "proba": StreamInfo(rate=rate, channels=len(ckpt["outputs"]), names=tuple(ckpt["outputs"]))}
 
     def setup(self) -> None:
-        self._served = ServedModel(self.model, "classify", self.threads, self.warmup)
+        self._served = ServedModel(self.model, "classify", self.threads, self.warmup, self.jit)
         self._guard = StreamGuard(self, ndim=len(self._served.shape) + 1)
         self._meta = {"classes": list(self._served.ckpt["outputs"])}
 

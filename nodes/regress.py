@@ -30,6 +30,8 @@ class Regress(Node):
     model = Param(str, help="checkpoint file written by `emgflow train`", path=True)
     threads = Param(int, 1, ge=1, help="torch intra-op threads for inference")
     warmup = Param(int, 3, ge=0, help="dummy inferences run in setup, before the first real row")
+    jit = Param(bool, True, help="serve the model as frozen TorchScript (lower latency, same outputs); "
+                "false runs eager PyTorch")
 
     def describe(self, inputs: Mapping[str, StreamInfo]) -> dict[str, StreamInfo]:
         ckpt = describe_checkpoint(self, inputs, "regress")
@@ -37,7 +39,7 @@ class Regress(Node):
                                   names=tuple(ckpt["outputs"]))}
 
     def setup(self) -> None:
-        self._served = ServedModel(self.model, "regress", self.threads, self.warmup)
+        self._served = ServedModel(self.model, "regress", self.threads, self.warmup, self.jit)
         ckpt = self._served.ckpt
         self._mean = np.asarray(ckpt["target_mean"], dtype=np.float32)
         self._std = np.asarray(ckpt["target_std"], dtype=np.float32)

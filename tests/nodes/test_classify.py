@@ -10,10 +10,10 @@ torch = pytest.importorskip("torch")
 from emgflow.errors import ParamError  # noqa: E402
 from emgflow.message import Msg, StreamInfo  # noqa: E402
 from emgflow.ml import checkpoint  # noqa: E402
-from emgflow.ml.datasets import build_nodes, dataset, load_subject  # noqa: E402
+from emgflow.ml.datasets import build_nodes, dataset, load_subject, run_pipeline  # noqa: E402
 from emgflow.ml.evaluate import evaluate  # noqa: E402
 from emgflow.ml.train import train_model  # noqa: E402
-from emgflow.testing import concat, run_node  # noqa: E402
+from emgflow.testing import chunk, concat, run_node  # noqa: E402
 from nodes.classify import Classify  # noqa: E402
 from nodes.replay import Replay  # noqa: E402
 
@@ -40,6 +40,20 @@ def test_replayed_recording_gives_the_evaluation_predictions(model_file, data_di
     rows = np.asarray(offline["rows"]["index"])  # the test windows evaluate() scored, by window index
     np.testing.assert_array_equal(online[rows], offline["predictions"])
     assert (online[rows] == np.asarray(offline["rows"]["label"])).mean() == pytest.approx(offline["test_acc"])
+
+
+def test_torchscript_serving_matches_eager_pytorch(model_file, data_dir):
+    """The default TorchScript path and ``jit: false`` give the same probabilities, chunk by chunk."""
+    ckpt = checkpoint.load(model_file)
+    emg = load_subject(dataset("db1"), 3).recordings[0].emg[:6000]
+    rows, _, rate = run_pipeline(ckpt["pipeline"], emg, 100.0)
+    msgs = chunk(rows.astype(np.float32), np.random.default_rng(1), rate=rate, max_size=9)
+    scripted, eager = Classify(model=str(model_file)), Classify(model=str(model_file), jit=False)
+    got = concat(run_node(scripted, msgs)["proba"])
+    want = concat(run_node(eager, msgs)["proba"])
+    assert not isinstance(eager._served.net, torch.jit.ScriptModule)
+    assert isinstance(scripted._served.net, torch.jit.ScriptModule) and got.shape == (len(rows), 13)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_describe_checks_the_stream_against_the_checkpoint(model_file):
