@@ -55,9 +55,11 @@ def chain_graph(relays: int, rate: float, channels: int, samples: int, count: in
     return "\n".join(lines) + "\n"
 
 
-def run_graph_latency(path: str | Path, duration: float | None = None) -> dict[str, Any]:
-    """Run a graph under the real supervisor; return each node's latency export and stats."""
-    graph = load_graph(path)
+def run_graph_latency(path: str | Path, duration: float | None = None,
+                      overrides: list[str] | None = None) -> dict[str, Any]:
+    """Run a graph (``overrides``: ``NODE.PARAM=VALUE`` strings, as ``--set``) under the real
+    supervisor; return each node's latency export and stats."""
+    graph = load_graph(path, overrides)
     sup = Supervisor(graph, on_event=lambda n, t: print(f"[{n}] {t}", file=sys.stderr))
     code = sup.run(duration)
     if code != 0:

@@ -60,12 +60,13 @@ def chain(
 def graph(
     graph: Annotated[Path, typer.Argument(help="Graph YAML file.")],
     duration: Annotated[float | None, typer.Option(help="Seconds to run (default: until the sources end).")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Override a param: NODE.PARAM=VALUE (repeatable).")] = [],
     out: Annotated[Path | None, typer.Option(help="JSON result file; a latency CDF PNG is written beside it.")] = None,
 ) -> None:
     """Latency of any graph, from its header traces: end to end and per hop, at every node that receives."""
     from ..benchmark import plot_cdf, run_graph_latency
 
-    nodes = run_graph_latency(graph, duration)
+    nodes = run_graph_latency(graph, duration, set_)
     table = Table(title=f"{graph}", header_style="bold")
     for col in ("node", "path", "n", "p50 us", "p99 us", "max us"):
         table.add_column(col, justify="right")
