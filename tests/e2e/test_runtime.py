@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import textwrap
 
 import numpy as np
@@ -158,6 +160,23 @@ def test_duration_and_set_override(tmp_path):
     assert proc.returncode == 0, err
     rec = np.load(tmp_path / "rec.npz")
     assert rec["emg"].shape[1] == 5 and 50 <= len(rec["emg"]) <= 250
+
+
+def test_bench_graph_applies_set_and_reports_every_message(tmp_path):
+    g = write(tmp_path, """
+        nodes:
+          source: {type: pulse, params: {rate: 200, count: 500}}
+          relay: {type: relay, inputs: {in: source.out}}
+          sink: {type: discard, inputs: {in: relay.out}}
+        """)
+    out = tmp_path / "lat.json"
+    proc = subprocess.run([sys.executable, "-m", "emgflow.cli.app", "bench", "graph", str(g), "--set",
+                           "source.count=40", "--out", str(out)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert result["nodes"]["sink"]["e2e"]["n"] == 40 and result["dropped"] == 0
+    assert set(result["nodes"]["sink"]["hops"]) >= {"0:source->relay", "1:relay->*"}
+    assert out.with_suffix(".png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("transport", ["tcp"])
