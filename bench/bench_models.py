@@ -3,9 +3,9 @@
     nice -n 10 python bench/bench_models.py [--n 2000] [--out runs/bench_models.json]
 
 Model A is timed per window (one image -> class logits), model B per output (one exposure
--> joint angles, state carried), eager and TorchScript (scripted and frozen, as the nodes
-serve it), plus the ``classify`` / ``regress`` nodes' ``process()`` on a one-row message
-(numpy in, numpy out: what the graph pays; TorchScript, the nodes' default). Targets:
+-> joint angles, state carried), with each serving engine (``emgflow.ml.serving``: ONNX Runtime,
+TorchScript, eager PyTorch; numpy row in, numpy out), plus the ``classify`` / ``regress`` nodes'
+``process()`` on a one-row message (what the graph pays, with the nodes' default engine, onnx). Targets:
 model A <= 1 ms p99, model B <= 10 ms p99. Weights are untrained: latency does not depend on them.
 """
 
@@ -25,7 +25,7 @@ import torch
 from emgflow.message import Msg
 from emgflow.ml import checkpoint
 from emgflow.ml.models import build, model_config
-from nodes.classify import torchscript
+from emgflow.ml.serving import ENGINES, compile_net
 
 CASES: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
     ("A lstm_cnn h32 (ours DB1, 2x15x20: 1 Hz + 0.2 Hz envelopes)",
@@ -69,29 +69,20 @@ def timeit(fn: Callable[[], Any], n: int, warmup: int = 20) -> dict[str, float]:
 def bench_case(cfg: dict[str, Any], shape: tuple[int, ...], n: int, folder: Path) -> dict[str, Any]:
     recurrent = cfg["model"] in ("convlstm", "lstm")
     net = build(cfg).eval()
-    x = torch.randn((1,) + shape).abs()
+    x = np.abs(np.random.default_rng(0).standard_normal((1,) + shape)).astype(np.float32)
     out: dict[str, Any] = {"params": sum(p.numel() for p in net.parameters())}
-    with torch.inference_mode():
+    for engine in ENGINES:
+        run = compile_net(net, shape, recurrent, engine)
         if recurrent:
-            state: list = []
+            state = None
 
-            def eager() -> None:
+            def step() -> None:
                 nonlocal state
-                _, state = net(x, state)
+                _, state = run(x, state)
 
-            out["eager"] = timeit(eager, n)
-            scripted = torchscript(net)
-            state = []
-
-            def jit() -> None:
-                nonlocal state
-                _, state = scripted(x, state)
-
-            out["torchscript"] = timeit(jit, n)
+            out[engine] = timeit(step, n)
         else:
-            out["eager"] = timeit(lambda: net(x), n)
-            scripted = torchscript(net)
-            out["torchscript"] = timeit(lambda: scripted(x), n)
+            out[engine] = timeit(lambda: run(x), n)
     out["node_process"] = bench_node(cfg, net, shape, n, folder)
     return out
 
@@ -130,17 +121,20 @@ def main() -> None:
     ap.add_argument("--out", default="runs/bench_models.json", help="JSON results file")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    results: dict[str, Any] = {"torch": torch.__version__, "machine": platform.processor() or platform.machine(),
+    import onnxruntime
+
+    results: dict[str, Any] = {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
+                               "machine": platform.processor() or platform.machine(),
                                "threads": 1, "batch": 1, "cases": {}}
-    print(f"{'case':62s} {'params':>8s} {'eager p50/p99':>16s} {'script p50/p99':>16s} {'node p50/p99':>16s}  (ms)")
+    cols = [*ENGINES, "node_process"]
+    print(f"{'case':62s} {'params':>8s} " + " ".join(f"{c[:6] + ' p50/p99':>16s}" for c in cols) + "  (ms)")
     with tempfile.TemporaryDirectory() as tmp:
         for name, cfg, shape in CASES:
             n = args.n if shape[-1] < 200 else max(100, args.n // 10)
             r = bench_case(cfg, shape, n, Path(tmp))
             results["cases"][name] = r
             cell = lambda k: f"{r[k]['p50_ms']:7.3f}/{r[k]['p99_ms']:7.3f}"  # noqa: E731
-            print(f"{name:62s} {r['params']:8d} {cell('eager'):>16s} {cell('torchscript'):>16s} "
-                  f"{cell('node_process'):>16s}", flush=True)
+            print(f"{name:62s} {r['params']:8d} " + " ".join(f"{cell(c):>16s}" for c in cols), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
     print(f"wrote {args.out}")

@@ -8,11 +8,12 @@ in training, and reset when the stream has a gap (``msg.start`` is not the expec
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
 from emgflow.message import Msg, StreamInfo
+from emgflow.ml.serving import ENGINES
 from emgflow.node import Node
 from emgflow.params import Param
 from emgflow.ports import In, Out
@@ -28,10 +29,10 @@ class Regress(Node):
     in_ = In(help="one exposure per row, shaped as the checkpoint's pipeline makes them")
     out = Out(help="predicted targets per row (n x outputs, float32), same start indices")
     model = Param(str, help="checkpoint file written by `emgflow train`", path=True)
-    threads = Param(int, 1, ge=1, help="torch intra-op threads for inference")
+    threads = Param(int, 1, ge=1, help="intra-op threads for inference")
     warmup = Param(int, 3, ge=0, help="dummy inferences run in setup, before the first real row")
-    jit = Param(bool, True, help="serve the model as frozen TorchScript (lower latency, same outputs); "
-                "false runs eager PyTorch")
+    engine = Param(str, "onnx", choices=ENGINES, help="onnx (ONNX Runtime), torchscript or eager (plain "
+                   "PyTorch): same outputs, different cost per row")
 
     def describe(self, inputs: Mapping[str, StreamInfo]) -> dict[str, StreamInfo]:
         ckpt = describe_checkpoint(self, inputs, "regress")
@@ -39,12 +40,12 @@ class Regress(Node):
                                   names=tuple(ckpt["outputs"]))}
 
     def setup(self) -> None:
-        self._served = ServedModel(self.model, "regress", self.threads, self.warmup, self.jit)
+        self._served = ServedModel(self.model, "regress", self.threads, self.warmup, self.engine)
         ckpt = self._served.ckpt
         self._mean = np.asarray(ckpt["target_mean"], dtype=np.float32)
         self._std = np.asarray(ckpt["target_std"], dtype=np.float32)
         self._guard = StreamGuard(self, ndim=len(self._served.shape) + 1)
-        self._state: list = []
+        self._state: Any = None  # the engine's recurrent state; None starts from zeros
         self._expected: int | None = None
         self._meta = {"outputs": list(ckpt["outputs"])}
 
@@ -56,14 +57,12 @@ class Regress(Node):
             return None
         rows, start = accepted
         if gap:
-            self._state = []  # rows were lost upstream: the memory no longer matches the stream
+            self._state = None  # rows were lost upstream: the memory no longer matches the stream
             self.count("state_reset")
         self._expected = start + len(rows)
-        torch = served.torch
         out = np.empty((len(rows), len(self._mean)), dtype=np.float32)
-        with torch.inference_mode():
-            for i in range(len(rows)):
-                y, self._state = served.net(rows[i:i + 1], self._state)
-                out[i] = y.numpy()[0]
+        for i in range(len(rows)):
+            y, self._state = served.run(rows[i:i + 1], self._state)
+            out[i] = y[0]
         return msg.replace(data=out * self._std + self._mean, start=start, meta={**msg.meta, **self._meta},
                            trace=list(msg.trace))

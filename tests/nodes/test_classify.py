@@ -42,17 +42,16 @@ def test_replayed_recording_gives_the_evaluation_predictions(model_file, data_di
     assert (online[rows] == np.asarray(offline["rows"]["label"])).mean() == pytest.approx(offline["test_acc"])
 
 
-def test_torchscript_serving_matches_eager_pytorch(model_file, data_dir):
-    """The default TorchScript path and ``jit: false`` give the same probabilities, chunk by chunk."""
+@pytest.mark.parametrize("engine", ["onnx", "torchscript"])
+def test_compiled_engines_give_eager_pytorch_probabilities(model_file, data_dir, engine):
+    """ONNX Runtime and TorchScript serving give plain PyTorch's probabilities, chunk by chunk."""
     ckpt = checkpoint.load(model_file)
     emg = load_subject(dataset("db1"), 3).recordings[0].emg[:6000]
     rows, _, rate = run_pipeline(ckpt["pipeline"], emg, 100.0)
     msgs = chunk(rows.astype(np.float32), np.random.default_rng(1), rate=rate, max_size=9)
-    scripted, eager = Classify(model=str(model_file)), Classify(model=str(model_file), jit=False)
-    got = concat(run_node(scripted, msgs)["proba"])
-    want = concat(run_node(eager, msgs)["proba"])
-    assert not isinstance(eager._served.net, torch.jit.ScriptModule)
-    assert isinstance(scripted._served.net, torch.jit.ScriptModule) and got.shape == (len(rows), 13)
+    got = concat(run_node(Classify(model=str(model_file), engine=engine), msgs)["proba"])
+    want = concat(run_node(Classify(model=str(model_file), engine="eager"), msgs)["proba"])
+    assert got.shape == (len(rows), 13) and got.dtype == np.float32
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
@@ -77,6 +76,14 @@ def test_wrong_rate_at_run_time_is_refused_and_malformed_rows_are_dropped(model_
     assert [m.start for m in out["out"]] == [0, 6] and out["out"][0].data.shape == (2, 1)
     with pytest.raises(checkpoint.CheckpointError, match="13.3333 Hz"):
         run_node(Classify(model=str(model_file)), [Msg(good, rate=200 / 15)])
+
+
+def test_an_engine_without_its_modules_is_a_param_error(model_file, monkeypatch):
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    with pytest.raises(ParamError, match="onnx needs onnxruntime, onnxscript") as err:
+        Classify(model=str(model_file)).describe({"in": StreamInfo(rate=100 / 15, channels=20)})
+    assert err.value.param == "engine"
+    assert Classify(model=str(model_file), engine="torchscript").describe({"in": StreamInfo()})["out"].channels == 1
 
 
 def test_missing_checkpoint_is_a_param_error(tmp_path):

@@ -1,0 +1,68 @@
+"""emgflow.ml.serving: every engine gives plain PyTorch's outputs for every architecture, state included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from emgflow.ml.models import build, model_config  # noqa: E402
+from emgflow.ml.serving import compile_net, missing_for  # noqa: E402
+
+CLASSIFIERS = {
+    "lstm_cnn": (model_config("lstm_cnn", n_outputs=5, channels=8, frames=15, planes=2, hidden=6), (2, 15, 8)),
+    "cnn": (model_config("cnn", n_outputs=5, channels=8, frames=15, planes=1), (1, 15, 8)),
+}
+REGRESSORS = {
+    "convlstm image": (model_config("convlstm", n_outputs=3, channels=6, frames=10, hidden=[4]), (6, 10)),
+    "convlstm channels x3": (model_config("convlstm", n_outputs=3, channels=6, frames=10, hidden=[5, 4],
+                                          layout="channels", members=3), (6, 10)),
+    "lstm": (model_config("lstm", n_outputs=3, channels=6, frames=10, hidden=7, step=2), (6, 10)),
+}
+ENGINES = ["onnx", "torchscript"]
+
+
+def rows(shape: tuple[int, ...], n: int) -> np.ndarray:
+    return np.abs(np.random.default_rng(0).standard_normal((n, 1) + shape)).astype(np.float32)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("name", sorted(CLASSIFIERS))
+def test_classifier_engines_match_eager(name, engine):
+    torch.manual_seed(0)
+    cfg, shape = CLASSIFIERS[name]
+    net = build(cfg).eval()
+    run = compile_net(net, shape, recurrent=False, engine=engine)
+    for x in rows(shape, 5):
+        with torch.inference_mode():
+            want = net(torch.from_numpy(x)).numpy()
+        np.testing.assert_allclose(run(x), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("name", sorted(REGRESSORS))
+def test_recurrent_engines_carry_and_restart_the_state_like_eager(name, engine):
+    torch.manual_seed(0)
+    cfg, shape = REGRESSORS[name]
+    net = build(cfg).eval()
+    run = compile_net(net, shape, recurrent=True, engine=engine)
+    xs = rows(shape, 12)
+    state, eager_state = None, []
+    for k, x in enumerate(xs):
+        if k == 8:  # a reset: both start again from a zero state
+            state, eager_state = None, []
+        y, state = run(x, state)
+        with torch.inference_mode():
+            want, eager_state = net(torch.from_numpy(x), eager_state)
+        np.testing.assert_allclose(y, want.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_or_missing_engine_is_refused(monkeypatch):
+    net = build(CLASSIFIERS["cnn"][0]).eval()
+    with pytest.raises(ValueError, match="unknown engine 'tensorrt'"):
+        compile_net(net, (1, 15, 8), recurrent=False, engine="tensorrt")
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    assert missing_for("onnx") == ["onnxruntime", "onnxscript"] and missing_for("eager") == []
+    with pytest.raises(ImportError, match="needs onnxruntime, onnxscript"):
+        compile_net(net, (1, 15, 8), recurrent=False, engine="onnx")
