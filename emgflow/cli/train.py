@@ -54,7 +54,8 @@ def train(
         help="convlstm: 'image' (the paper: 3x3 cells over electrodes x frames) or 'channels' "
              "(electrodes as channels of 1-D cells over frames; default outside the paper recipe).")] = None,
     members: Annotated[Optional[int], typer.Option(
-        help="Regressors: a seed ensemble of N models (seeds seed .. seed+N-1), outputs averaged.")] = None,
+        help="A seed ensemble of N models (seeds seed .. seed+N-1): regressors' outputs, classifiers' "
+             "class probabilities averaged.")] = None,
     init: Annotated[Optional[Path], typer.Option(
         exists=True, dir_okay=False,
         help="Start from this checkpoint's weights (same model, pipeline and outputs), e.g. a --mode cross "

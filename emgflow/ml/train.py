@@ -22,7 +22,7 @@ from . import checkpoint
 from .datasets import (DatasetSpec, Windows, classification_windows, concat_windows, contiguous_runs, dataset,
                        load_subject, pipeline_rate, windows_from)
 from .evaluate import correlation
-from .models import CLASSIFIERS, REGRESSORS, MeanOfMembers, build, model_config
+from .models import CLASSIFIERS, REGRESSORS, build, ensemble, model_config
 
 RECIPES: dict[str, dict[str, Any]] = {
     # Chen & Luo as published: SGD(0.9) lr 0.01, 30 epochs, batch 256, lr halved every epoch after 20,
@@ -399,6 +399,20 @@ def select_then_refit(cfg: dict[str, Any], train: Windows, val: Windows, fit_set
     return net, train, history + [{**h, "refit": 1.0} for h in refit]
 
 
+def train_members(members: int, seed: int, train_one: Callable[[int], tuple[nn.Module, Windows, list]]
+                  ) -> tuple[list[nn.Module], Windows, list[dict[str, float]]]:
+    """``train_one(seed + k)`` for each member k, as if trained alone with that seed; returns the
+    members, the last one's training windows, and the history (rows tagged ``member`` when > 1)."""
+    nets, history = [], []
+    for k in range(members):
+        if k:
+            seed_everything(seed + k)
+        net, fitted, hist = train_one(seed + k)
+        nets.append(net)
+        history += [{**h, "member": float(k)} for h in hist] if members > 1 else hist
+    return nets, fitted, history
+
+
 def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str | None = None,
                 overrides: dict[str, Any] | None = None, mode: str = "subject", wp: bool = True,
                 wp_mode: str = "tree15", frames: int | None = None, hidden: Any = None,
@@ -410,8 +424,8 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
     ``mode``: ``subject`` trains and tests on one subject's repetitions; ``cross`` trains on
     ``train_subjects`` (default: every other subject of the dataset; their training and validation
     repetitions) and tests on ``subject``'s test repetitions. ``layout``: LE-ConvMN's (``image`` for the paper recipe,
-    ``channels`` otherwise; see ``models.LeConvMN``). ``members`` > 1 (regressors): a seed ensemble
-    (``models.MeanOfMembers``) of that many models, trained from seeds ``seed``, ``seed + 1``, ...
+    ``channels`` otherwise; see ``models.LeConvMN``). ``members`` > 1: a seed ensemble
+    (``models.ensemble``) of that many models, trained from seeds ``seed``, ``seed + 1``, ...
     ``init``: a checkpoint of the same architecture and pipeline (e.g. a ``cross`` model of other
     subjects) whose weights every training here starts from instead of a random initialisation; the
     input standardisation is still estimated on this run's data. On DB5, starting from a model of
@@ -427,8 +441,8 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
         raise ValueError(f"dataset {spec.name} has no regression target; use a classifier ({', '.join(CLASSIFIERS)})")
     if layout is not None and model != "convlstm":
         raise ValueError(f"layout applies to convlstm, not {model}")
-    if members < 1 or (members > 1 and classify):
-        raise ValueError(f"members must be 1 for a classifier and >= 1 for a regressor, got {members} for {model}")
+    if members < 1:
+        raise ValueError(f"members must be >= 1, got {members}")
     recipe_name = recipe_name or ("improved" if classify else "fast_b")
     r = recipe(recipe_name, **(overrides or {}))
     paper = recipe_name in ("paper", "paper_b")
@@ -456,9 +470,9 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
                            **({"hidden": hidden or (10 if paper else 32)} if model == "lstm_cnn" else {}))
         outputs = target.class_names()
         start, origin = init_weights(init, cfg, pipeline, outputs) if init else (None, None)
-        net, train, history = select_then_refit(
-            cfg, train, val, lambda: concat_windows([p["fit"] for p in parts]), r, seed,
-            lambda n, t, v, rr: fit_classifier(n, t, v, rr, n_out, seed=seed, device=dev, progress=progress), start)
+        nets, train, history = train_members(members, seed, lambda s: select_then_refit(
+            cfg, train, val, lambda: concat_windows([p["fit"] for p in parts]), r, s,
+            lambda n, t, v, rr: fit_classifier(n, t, v, rr, n_out, seed=s, device=dev, progress=progress), start))
         extra: dict[str, Any] = {}
     else:
         ws = [windows_from(s.recordings, pipeline, target=spec.target, target_columns=spec.target_columns)
@@ -485,20 +499,13 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
 
         outputs = list(spec.target_names)
         start, origin = init_weights(init, cfg, pipeline, outputs) if init else (None, None)
-        nets, history = [], []
-        for k in range(members):  # member k trains from seed + k, as if trained alone with that seed
-            if k:
-                seed_everything(seed + k)
-            net_k, fitted, hist = select_then_refit(
-                cfg, train, val, fit_set, r, seed + k,
-                lambda n, t, v, rr: fit_regressor(n, t, v, rr, seed=seed + k, device=dev, progress=progress), start)
-            nets.append(net_k)
-            history += [{**h, "member": float(k)} for h in hist] if members > 1 else hist
-        train = fitted
-        if members > 1:
-            cfg["members"] = members  # what ``build`` reads back: a MeanOfMembers of this architecture
-        net = MeanOfMembers(nets) if members > 1 else nets[0]
+        nets, train, history = train_members(members, seed, lambda s: select_then_refit(
+            cfg, train, val, fit_set, r, s,
+            lambda n, t, v, rr: fit_regressor(n, t, v, rr, seed=s, device=dev, progress=progress), start))
         extra = {"target_mean": mean.tolist(), "target_std": std.tolist(), "target": spec.target}
+    if members > 1:
+        cfg["members"] = members  # what ``build`` reads back: a seed ensemble of this architecture
+    net = ensemble(nets) if members > 1 else nets[0]
     rate = target.rate
     out_rate = pipeline_rate(pipeline, rate)
     ckpt: dict[str, Any] = {

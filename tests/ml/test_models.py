@@ -123,5 +123,14 @@ def test_seed_ensemble_averages_members_and_scripts(model):
         masked, _ = net(x2, net.mask_state(state, torch.tensor([0.0, 1.0])))
         torch.testing.assert_close(masked[0], net(x2, [])[0][0])
         torch.testing.assert_close(masked[1], y[1])
-    with pytest.raises(ValueError, match="members"):
-        build(model_config("cnn", n_outputs=3, channels=4, frames=15, members=2))
+
+
+def test_classifier_ensemble_gives_the_log_of_the_members_mean_probabilities():
+    torch.manual_seed(0)
+    net = build(model_config("lstm_cnn", n_outputs=4, channels=6, frames=15, planes=2, hidden=5, members=3)).eval()
+    x = torch.randn(5, 2, 15, 6)
+    with torch.no_grad():
+        want = torch.stack([torch.softmax(m(x), dim=1) for m in net.members]).mean(0)
+        torch.testing.assert_close(torch.softmax(net(x), dim=1), want)
+        torch.testing.assert_close(torch.jit.script(net)(x), net(x))
+    assert len(net.members) == 3 and not torch.allclose(net.members[0](x), net.members[1](x))

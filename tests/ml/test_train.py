@@ -139,6 +139,24 @@ def test_seed_ensemble_members_are_the_single_models_of_consecutive_seeds(data_d
     np.testing.assert_allclose(predict_stream(net, w, cpu), want, rtol=1e-5, atol=1e-6)
 
 
+def test_classifier_ensemble_members_are_the_single_models_and_average_their_probabilities(data_dir, tmp_path):
+    from emgflow.ml.datasets import dataset, load_subject, windows_from
+
+    torch.set_num_threads(1)
+    kw = dict(overrides={"epochs": 1, "refit": False}, train_step=15, hidden=4, device="cpu")
+    ens = train_model("db1", 3, "lstm_cnn", members=2, seed=3, **kw)
+    singles = [train_model("db1", 3, "lstm_cnn", seed=s, **kw) for s in (3, 4)]
+    net = checkpoint.model_from(checkpoint.load(checkpoint.save(ens, tmp_path / "ens.pt")))
+    for member, single in zip(net.members, singles):
+        for key, value in single["state_dict"].items():
+            torch.testing.assert_close(member.state_dict()[key], value)
+    x = windows_from(load_subject(dataset("db1"), 3).recordings[:1], ens["pipeline"]).x[:400]
+    cpu = torch.device("cpu")
+    proba = [torch.softmax(torch.from_numpy(predict_logits(checkpoint.model_from(s), x, cpu)), 1) for s in singles]
+    got = torch.softmax(torch.from_numpy(predict_logits(net, x, cpu)), 1)
+    torch.testing.assert_close(got, torch.stack(proba).mean(0), rtol=1e-5, atol=1e-6)
+
+
 def test_init_starts_every_training_from_the_checkpoint_but_rescales_the_input(regressor, tmp_path):
     path = checkpoint.save(regressor, tmp_path / "other.pt")
     frozen = train_model("db5", 3, "lstm", overrides={"epochs": 1, "lr": 0.0}, hidden=16, init=path, device="cpu")
@@ -158,6 +176,6 @@ def test_cross_mode_trains_on_the_chosen_pool_only(data_dir):
             train_model("db5", 1, "lstm", device="cpu", **bad)
 
 
-def test_members_are_refused_for_classifiers():
-    with pytest.raises(ValueError, match="members must be 1 for a classifier"):
-        train_model("db1", 1, "lstm_cnn", members=2, device="cpu")
+def test_an_ensemble_needs_a_member():
+    with pytest.raises(ValueError, match="members must be >= 1, got 0"):
+        train_model("db1", 1, "lstm_cnn", members=0, device="cpu")
