@@ -33,16 +33,12 @@ from emgflow.benchmark import plot_cdf, run_graph_latency
 from emgflow.graph import load_graph
 from emgflow.ml import checkpoint
 from emgflow.ml.datasets import dataset, run_pipeline
+from emgflow.ml.evaluate import correlation
 from emgflow.recordings import load
 from emgflow.trace import percentiles
 
 GRAPH = Path(__file__).resolve().parents[1] / "graphs" / "db5-gestures.yaml"
 SHOWN = ("classify", "vote", "hand", "regress", "hand_angles")
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a - a.mean(), b - b.mean()
-    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
 
 
 def online_results(graph: Any) -> dict[str, Any]:
@@ -77,7 +73,7 @@ def online_results(graph: Any) -> dict[str, Any]:
     true = rec.streams["glove"][a:b][last_b][:, list(spec.target_columns)]
     test_b = held_out[last_b]
     angles = {name: {"rows": int(rows.sum()),
-                     "cc_per_joint": [pearson(pred[rows, j], true[rows, j]) for j in range(true.shape[1])]}
+                     "cc_per_joint": correlation(pred[rows], true[rows]).tolist()}
               for name, rows in (("held out", test_b), ("trained on", ~test_b))}
     for v in angles.values():
         v["cc_mean"] = float(np.mean(v["cc_per_joint"]))

@@ -109,7 +109,7 @@ class Classify(Node):
             return None
         rows, start = accepted
         logits = np.concatenate([served.run(rows[i:i + 1]) for i in range(len(rows))])  # batch 1, as warmed up
-        proba = softmax(logits, axis=1).astype(np.float32)
+        proba = softmax(logits, axis=1).astype(np.float32, copy=False)
         classes = proba.argmax(axis=1).astype(np.int64)[:, None]
         meta = {**msg.meta, **self._meta}
         return {"out": msg.replace(data=classes, start=start, meta=meta, trace=list(msg.trace)),

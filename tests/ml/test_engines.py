@@ -25,18 +25,20 @@ REGRESSORS = {
 ENGINES = ["onnx", "torchscript"]
 
 
-def rows(shape: tuple[int, ...], n: int) -> np.ndarray:
-    return np.abs(np.random.default_rng(0).standard_normal((n, 1) + shape)).astype(np.float32)
+def compiled(table: dict, name: str, engine: str) -> tuple:
+    """(eager net, its compiled runner, one-row inputs) for an architecture of ``table``."""
+    torch.manual_seed(0)
+    cfg, shape = table[name]
+    net = build(cfg).eval()
+    run = compile_net(net, shape, recurrent=table is REGRESSORS, engine=engine)
+    return net, run, np.abs(np.random.default_rng(0).standard_normal((12, 1) + shape)).astype(np.float32)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("name", sorted(CLASSIFIERS))
 def test_classifier_engines_match_eager(name, engine):
-    torch.manual_seed(0)
-    cfg, shape = CLASSIFIERS[name]
-    net = build(cfg).eval()
-    run = compile_net(net, shape, recurrent=False, engine=engine)
-    for x in rows(shape, 5):
+    net, run, xs = compiled(CLASSIFIERS, name, engine)
+    for x in xs[:5]:
         with torch.inference_mode():
             want = net(torch.from_numpy(x)).numpy()
         np.testing.assert_allclose(run(x), want, rtol=1e-5, atol=1e-6)
@@ -45,11 +47,7 @@ def test_classifier_engines_match_eager(name, engine):
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("name", sorted(REGRESSORS))
 def test_recurrent_engines_carry_and_restart_the_state_like_eager(name, engine):
-    torch.manual_seed(0)
-    cfg, shape = REGRESSORS[name]
-    net = build(cfg).eval()
-    run = compile_net(net, shape, recurrent=True, engine=engine)
-    xs = rows(shape, 12)
+    net, run, xs = compiled(REGRESSORS, name, engine)
     state, eager_state = None, []
     for k, x in enumerate(xs):
         if k == 8:  # a reset: both start again from a zero state
