@@ -10,8 +10,8 @@ import typer
 from .common import console, err_console
 
 CONFIG_KEYS = ("model", "dataset", "subject", "recipe", "mode", "wp", "wp_mode", "frames", "hidden", "layout",
-               "members", "train_step", "seed", "threads", "device", "epochs", "lr", "batch", "highpass", "refit",
-               "all_rest", "init", "train_subjects")
+               "readout", "members", "train_step", "seed", "threads", "device", "epochs", "lr", "batch", "highpass",
+               "refit", "all_rest", "init", "train_subjects")
 
 
 def _config(path: Path | None) -> dict[str, Any]:
@@ -53,6 +53,9 @@ def train(
     layout: Annotated[Optional[str], typer.Option(
         help="convlstm: 'image' (the paper: 3x3 cells over electrodes x frames) or 'channels' "
              "(electrodes as channels of 1-D cells over frames; default outside the paper recipe).")] = None,
+    readout: Annotated[Optional[str], typer.Option(
+        help="convlstm: 'maps' (the paper: one map per joint, a shared Linear reads each) or 'dense' "
+             "(one Linear over the last hidden state; default outside the paper recipe).")] = None,
     members: Annotated[Optional[int], typer.Option(
         help="A seed ensemble of N models (seeds seed .. seed+N-1): regressors' outputs, classifiers' "
              "class probabilities averaged.")] = None,
@@ -122,7 +125,7 @@ def train(
                                wp_mode=opts.get("wp_mode", "tree15"), frames=opts.get("frames"), hidden=hid,
                                train_step=int(opts.get("train_step", 5)), seed=int(opts.get("seed", 0)),
                                device=opts.get("device", "auto"), highpass=opts.get("highpass"),
-                               layout=opts.get("layout"), members=int(opts.get("members", 1)), init=opts.get("init"),
+                               layout=opts.get("layout"), readout=opts.get("readout"), members=int(opts.get("members", 1)), init=opts.get("init"),
                                train_subjects=pool, progress=progress)
         except (ValueError, checkpoint.CheckpointError) as exc:
             err_console.print(f"[bold red]error[/] {exc}")

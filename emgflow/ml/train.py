@@ -417,14 +417,15 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
                 overrides: dict[str, Any] | None = None, mode: str = "subject", wp: bool = True,
                 wp_mode: str = "tree15", frames: int | None = None, hidden: Any = None,
                 train_step: int = 5, seed: int = 0, device: str = "auto", highpass: float | None = None,
-                layout: str | None = None, members: int = 1, init: str | Path | None = None,
+                layout: str | None = None, readout: str | None = None, members: int = 1,
+                init: str | Path | None = None,
                 train_subjects: Sequence[Any] | None = None, progress: Progress | None = None) -> dict[str, Any]:
     """Train one model and return its checkpoint dict, scored on the test repetitions.
 
     ``mode``: ``subject`` trains and tests on one subject's repetitions; ``cross`` trains on
     ``train_subjects`` (default: every other subject of the dataset; their training and validation
-    repetitions) and tests on ``subject``'s test repetitions. ``layout``: LE-ConvMN's (``image`` for the paper recipe,
-    ``channels`` otherwise; see ``models.LeConvMN``). ``members`` > 1: a seed ensemble
+    repetitions) and tests on ``subject``'s test repetitions. ``layout`` and ``readout``: LE-ConvMN's (``image`` and
+    ``maps`` for the paper recipe, ``channels`` and ``dense`` otherwise; see ``models.LeConvMN``). ``members`` > 1: a seed ensemble
     (``models.ensemble``) of that many models, trained from seeds ``seed``, ``seed + 1``, ...
     ``init``: a checkpoint of the same architecture and pipeline (e.g. a ``cross`` model of other
     subjects) whose weights every training here starts from instead of a random initialisation; the
@@ -439,8 +440,9 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
         raise ValueError(f"dataset {spec.name} has no class labels; use a regression model ({', '.join(REGRESSORS)})")
     if not classify and not spec.target:
         raise ValueError(f"dataset {spec.name} has no regression target; use a classifier ({', '.join(CLASSIFIERS)})")
-    if layout is not None and model != "convlstm":
-        raise ValueError(f"layout applies to convlstm, not {model}")
+    for name, value in (("layout", layout), ("readout", readout)):
+        if value is not None and model != "convlstm":
+            raise ValueError(f"{name} applies to convlstm, not {model}")
     if members < 1:
         raise ValueError(f"members must be >= 1, got {members}")
     recipe_name = recipe_name or ("improved" if classify else "fast_b")
@@ -483,7 +485,8 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
         train.target, val.target = (train.target - mean) / std, (val.target - mean) / std
         if model == "convlstm":  # the paper's [64, 32] image; the cheaper channels cells afford [128, 64]
             lay = layout or ("image" if paper else "channels")
-            arch: dict[str, Any] = {"hidden": hidden or ([64, 32] if lay == "image" else [128, 64]), "layout": lay}
+            arch: dict[str, Any] = {"hidden": hidden or ([64, 32] if lay == "image" else [128, 64]), "layout": lay,
+                                    "readout": readout or ("maps" if paper else "dense")}
         else:
             arch = {"hidden": hidden or 128}
         cfg = model_config(model, n_outputs=train.target.shape[1], channels=train.x.shape[1],

@@ -20,6 +20,8 @@ REGRESSORS = {
     "convlstm image": (model_config("convlstm", n_outputs=3, channels=6, frames=10, hidden=[4]), (6, 10)),
     "convlstm channels x3": (model_config("convlstm", n_outputs=3, channels=6, frames=10, hidden=[5, 4],
                                           layout="channels", members=3), (6, 10)),
+    "convlstm channels dense": (model_config("convlstm", n_outputs=3, channels=6, frames=10, hidden=[5, 4],
+                                             layout="channels", readout="dense"), (6, 10)),
     "lstm": (model_config("lstm", n_outputs=3, channels=6, frames=10, hidden=7, step=2), (6, 10)),
 }
 ENGINES = ["onnx", "torchscript"]

@@ -44,10 +44,10 @@ def test_luong_general_attention_is_the_softmax_weighted_sum():
     torch.testing.assert_close(att(h), want)
 
 
-@pytest.mark.parametrize("model,layout", [("convlstm", "image"), ("convlstm", "channels"), ("lstm", None)])
-def test_recurrent_models_carry_and_reset_state(model, layout):
+@pytest.mark.parametrize("model,extra", [("convlstm", {"layout": "image"}), ("convlstm", {"layout": "channels"}),
+                                         ("convlstm", {"layout": "channels", "readout": "dense"}), ("lstm", {})])
+def test_recurrent_models_carry_and_reset_state(model, extra):
     torch.manual_seed(0)
-    extra = {"layout": layout} if layout else {}
     net = build(model_config(model, n_outputs=10, channels=16, frames=20, hidden=[8] if model == "convlstm" else 16,
                              step=1, **extra)).eval()
     x1, x2 = torch.randn(3, 16, 20), torch.randn(3, 16, 20)
@@ -85,6 +85,23 @@ def test_channels_layout_mixes_every_electrode_where_the_image_layout_sees_neigh
     assert electrodes_reaching_first_cell("channels") == 16
     with pytest.raises(ValueError, match="layout"):
         build(model_config("convlstm", n_outputs=2, channels=16, frames=20, hidden=[4], layout="grid"))
+
+
+@pytest.mark.parametrize("layout", ["image", "channels"])
+def test_le_convmn_dense_readout_reads_every_hidden_unit_into_every_joint(layout):
+    torch.manual_seed(0)
+    net = build(model_config("convlstm", n_outputs=3, channels=8, frames=10, hidden=[6, 5], layout=layout,
+                             readout="dense")).eval()
+    assert [c.hidden for c in net.cells] == [6, 5]  # no joint-map cell
+    span = 8 * 10 if layout == "image" else 10
+    assert net.readout.weight.shape == (3, 5 * span)
+    seen: dict[str, torch.Tensor] = {}
+    net.readout.register_forward_pre_hook(lambda m, i: seen.__setitem__("readout_in", i[0]))
+    y, state = net(torch.randn(2, 8, 10), [])
+    torch.testing.assert_close(seen["readout_in"], state[2].flatten(1))  # the last cell's h, whole
+    assert y.shape == (2, 3)
+    with pytest.raises(ValueError, match="readout"):
+        build(model_config("convlstm", n_outputs=2, channels=8, frames=10, hidden=[4], readout="pool"))
 
 
 @pytest.mark.parametrize("layout", ["image", "channels"])
