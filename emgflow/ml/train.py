@@ -430,7 +430,7 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
     ``init``: a checkpoint of the same architecture and pipeline (e.g. a ``cross`` model of other
     subjects) whose weights every training here starts from instead of a random initialisation; the
     input standardisation is still estimated on this run's data. On DB5, starting from a model of
-    four other subjects lifted LE-ConvMN's CC by 0.022 over 18 runs (bench/results/training.md).
+    four other subjects lifted LE-ConvMN's CC by 0.016 over 18 runs (bench/results/training.md).
     """
     from .evaluate import evaluate
 
