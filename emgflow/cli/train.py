@@ -125,8 +125,9 @@ def train(
                                wp_mode=opts.get("wp_mode", "tree15"), frames=opts.get("frames"), hidden=hid,
                                train_step=int(opts.get("train_step", 5)), seed=int(opts.get("seed", 0)),
                                device=opts.get("device", "auto"), highpass=opts.get("highpass"),
-                               layout=opts.get("layout"), readout=opts.get("readout"), members=int(opts.get("members", 1)), init=opts.get("init"),
-                               train_subjects=pool, progress=progress)
+                               layout=opts.get("layout"), readout=opts.get("readout"),
+                               members=int(opts.get("members", 1)), init=opts.get("init"), train_subjects=pool,
+                               progress=progress)
         except (ValueError, checkpoint.CheckpointError) as exc:
             err_console.print(f"[bold red]error[/] {exc}")
             raise typer.Exit(code=2) from None

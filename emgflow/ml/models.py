@@ -178,7 +178,7 @@ class LeConvMN(nn.Module):
         for k, cell in enumerate(self.cells):
             h, c = cell(x, state[2 * k], state[2 * k + 1])
             new += [h, c]
-            x = self.drop(h) if k < last else h  # never between the joint maps and their readout
+            x = self.drop(h) if k < last else h  # never between the last cell and the readout
         if self.dense:
             return self.readout(x.flatten(1)), new
         return self.readout(x.flatten(2)).squeeze(-1), new

@@ -424,9 +424,10 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
 
     ``mode``: ``subject`` trains and tests on one subject's repetitions; ``cross`` trains on
     ``train_subjects`` (default: every other subject of the dataset; their training and validation
-    repetitions) and tests on ``subject``'s test repetitions. ``layout`` and ``readout``: LE-ConvMN's (``image`` and
-    ``maps`` for the paper recipe, ``channels`` and ``dense`` otherwise; see ``models.LeConvMN``). ``members`` > 1: a seed ensemble
-    (``models.ensemble``) of that many models, trained from seeds ``seed``, ``seed + 1``, ...
+    repetitions) and tests on ``subject``'s test repetitions. ``layout`` and ``readout``: LE-ConvMN's
+    (``image`` and ``maps`` for the paper recipe, ``channels`` and ``dense`` otherwise; see
+    ``models.LeConvMN``). ``members`` > 1: a seed ensemble (``models.ensemble``) of that many
+    models, trained from seeds ``seed``, ``seed + 1``, ...
     ``init``: a checkpoint of the same architecture and pipeline (e.g. a ``cross`` model of other
     subjects) whose weights every training here starts from instead of a random initialisation; the
     input standardisation is still estimated on this run's data. On DB5, starting from a model of
