@@ -74,8 +74,7 @@ class ServedModel:
             node.log.debug("dropped rows shaped %s; the model expects %s", data.shape[1:], self.shape)
             return None
         self.check_rate(msg.rate)
-        # a contiguous writable copy: received arrays view read-only zmq buffers, which torch warns about
-        return np.array(data, dtype=np.float32, order="C"), start
+        return np.ascontiguousarray(data, dtype=np.float32), start  # a copy only when not already so
 
 
 class Classify(Node):

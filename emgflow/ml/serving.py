@@ -54,16 +54,17 @@ def compile_net(net: Any, shape: tuple[int, ...], recurrent: bool, engine: str =
     if engine == "onnx":
         return _onnx(net, shape, recurrent, threads)
     module = _torchscript(net) if engine == "torchscript" else net
+    # torch.tensor copies the row: received arrays view read-only zmq buffers, which from_numpy warns about
     if recurrent:
         def step(x: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
             with torch.inference_mode():
-                y, new = module(torch.from_numpy(x), state or [])
+                y, new = module(torch.tensor(x), state or [])
             return y.numpy(), new
         return step
 
     def classify(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return module(torch.from_numpy(x)).numpy()
+            return module(torch.tensor(x)).numpy()
     return classify
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -68,3 +70,15 @@ def test_unknown_or_missing_engine_is_refused(monkeypatch):
     assert missing_for("onnx") == ["onnxruntime", "onnxscript"] and missing_for("eager") == []
     with pytest.raises(ImportError, match="needs onnxruntime, onnxscript"):
         compile_net(net, (1, 15, 8), recurrent=False, engine="onnx")
+
+
+@pytest.mark.parametrize("engine", ["onnx", "torchscript", "eager"])
+def test_engines_take_read_only_rows_as_received_from_zmq(engine):
+    net, run, xs = compiled(CLASSIFIERS, "cnn", engine)
+    row = xs[0]
+    row.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns on a non-writable array it would share memory with
+        got = run(row)
+    with torch.inference_mode():
+        np.testing.assert_allclose(got, net(torch.from_numpy(xs[0].copy())).numpy(), rtol=1e-5, atol=1e-6)
