@@ -10,8 +10,8 @@ import typer
 from .common import console, err_console
 
 CONFIG_KEYS = ("model", "dataset", "subject", "recipe", "mode", "wp", "wp_mode", "frames", "hidden", "layout",
-               "readout", "members", "train_step", "seed", "threads", "device", "epochs", "lr", "batch", "highpass",
-               "refit", "all_rest", "init", "train_subjects")
+               "readout", "attention", "members", "train_step", "seed", "threads", "device", "epochs", "lr", "batch",
+               "highpass", "refit", "all_rest", "init", "train_subjects")
 
 
 def _config(path: Path | None) -> dict[str, Any]:
@@ -56,6 +56,9 @@ def train(
     readout: Annotated[Optional[str], typer.Option(
         help="convlstm: 'maps' (the paper: one map per joint, a shared Linear reads each) or 'dense' "
              "(one Linear over the last hidden state; default outside the paper recipe).")] = None,
+    attention: Annotated[Optional[str], typer.Option(
+        help="lstm_cnn: 'context' (the paper: the attention contexts feed the CNN) or 'attentional' "
+             "(Luong's tanh(W_c [context; hidden state]) per step).")] = None,
     members: Annotated[Optional[int], typer.Option(
         help="A seed ensemble of N models (seeds seed .. seed+N-1): regressors' outputs, classifiers' "
              "class probabilities averaged.")] = None,
@@ -126,6 +129,7 @@ def train(
                                train_step=int(opts.get("train_step", 5)), seed=int(opts.get("seed", 0)),
                                device=opts.get("device", "auto"), highpass=opts.get("highpass"),
                                layout=opts.get("layout"), readout=opts.get("readout"),
+                               attention=opts.get("attention"),
                                members=int(opts.get("members", 1)), init=opts.get("init"), train_subjects=pool,
                                progress=progress)
         except (ValueError, checkpoint.CheckpointError) as exc:

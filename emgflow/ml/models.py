@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 CLASSIFIERS = ("lstm_cnn", "cnn")
+ATTENTIONS = ("context", "attentional")
 REGRESSORS = ("convlstm", "lstm")
 
 
@@ -38,15 +39,27 @@ class Standardize(nn.Module):
 
 
 class LuongAttention(nn.Module):
-    """Luong "general" self-attention: s_ts = h_t^T W_a h_s, a_t = softmax_s, c_t = sum_s a_ts h_s."""
+    """Luong "general" self-attention: s_ts = h_t^T W_a h_s, a_t = softmax_s, c_t = sum_s a_ts h_s.
 
-    def __init__(self, hidden: int) -> None:
+    ``output="context"`` (the seed's eqs 8-10) passes on the contexts c_t. ``"attentional"`` passes on
+    Luong et al.'s (2015, eq. 5) attentional hidden state tanh(W_c [c_t; h_t]), which keeps each step's
+    own h_t beside what it attends to: on DB1 model A it scored 0.010 per window above the contexts
+    (four subjects x three seeds, 11 of 12 pairs ahead; bench/results/training.md).
+    """
+
+    def __init__(self, hidden: int, output: str = "context") -> None:
         super().__init__()
+        if output not in ATTENTIONS:
+            raise ValueError(f"attention output must be one of {', '.join(ATTENTIONS)}, got {output!r}")
         self.w = nn.Linear(hidden, hidden, bias=False)
+        self.combine = nn.Linear(2 * hidden, hidden, bias=False) if output == "attentional" else None
 
-    def forward(self, h: Tensor) -> Tensor:  # h: (B, T, H) -> contexts (B, T, H)
+    def forward(self, h: Tensor) -> Tensor:  # h: (B, T, H) -> (B, T, H)
         scores = torch.bmm(self.w(h), h.transpose(1, 2))  # [b, t, s] = (W h_t) . h_s
-        return torch.bmm(torch.softmax(scores, dim=-1), h)
+        c = torch.bmm(torch.softmax(scores, dim=-1), h)
+        if self.combine is None:
+            return c
+        return torch.tanh(self.combine(torch.cat([c, h], dim=-1)))
 
 
 class AtzoriCNN(nn.Module):
@@ -75,16 +88,17 @@ class AtzoriCNN(nn.Module):
 class LstmCnn(nn.Module):
     """Model A. Input ``(B, planes, frames, channels)``: plane 0 = EMG image, plane 1 = WP image.
 
-    The LSTM reads ``frames`` steps of ``planes*channels`` values; attention contexts form a
-    ``frames x hidden`` image for the CNN. Output: class logits (softmax is in the loss).
+    The LSTM reads ``frames`` steps of ``planes*channels`` values; the attention's outputs (contexts
+    or attentional states, ``LuongAttention``) form a ``frames x hidden`` image for the CNN. Output:
+    class logits (softmax is in the loss).
     """
 
     def __init__(self, frames: int, channels: int, planes: int, n_classes: int, hidden: int = 10,
-                 dropout: float = 0.5) -> None:
+                 dropout: float = 0.5, attention: str = "context") -> None:
         super().__init__()
         self.norm = Standardize((planes, 1, channels))
         self.lstm = nn.LSTM(planes * channels, hidden, batch_first=True)
-        self.attention = LuongAttention(hidden)
+        self.attention = LuongAttention(hidden, attention)
         self.cnn = AtzoriCNN(frames, hidden, n_classes, dropout)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -286,7 +300,8 @@ def build(config: dict[str, Any]) -> nn.Module:
     if members > 1:
         return ensemble([build({**config, "members": 1}) for _ in range(members)])
     if m == "lstm_cnn":
-        net: nn.Module = LstmCnn(t, c, config["planes"], n, config.get("hidden", 10), config.get("dropout", 0.5))
+        net: nn.Module = LstmCnn(t, c, config["planes"], n, config.get("hidden", 10), config.get("dropout", 0.5),
+                                 config.get("attention", "context"))
     elif m == "cnn":
         net = Cnn(t, c, config["planes"], n, config.get("dropout", 0.5))
     elif m == "convlstm":

@@ -22,7 +22,7 @@ from . import checkpoint
 from .datasets import (DatasetSpec, Windows, classification_windows, concat_windows, contiguous_runs, dataset,
                        load_subject, pipeline_rate, windows_from)
 from .evaluate import correlation
-from .models import CLASSIFIERS, REGRESSORS, build, ensemble, model_config
+from .models import ATTENTIONS, CLASSIFIERS, REGRESSORS, build, ensemble, model_config
 
 RECIPES: dict[str, dict[str, Any]] = {
     # Chen & Luo as published: SGD(0.9) lr 0.01, 30 epochs, batch 256, lr halved every epoch after 20,
@@ -417,8 +417,8 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
                 overrides: dict[str, Any] | None = None, mode: str = "subject", wp: bool = True,
                 wp_mode: str = "tree15", frames: int | None = None, hidden: Any = None,
                 train_step: int = 5, seed: int = 0, device: str = "auto", highpass: float | None = None,
-                layout: str | None = None, readout: str | None = None, members: int = 1,
-                init: str | Path | None = None,
+                layout: str | None = None, readout: str | None = None, attention: str | None = None,
+                members: int = 1, init: str | Path | None = None,
                 train_subjects: Sequence[Any] | None = None, progress: Progress | None = None) -> dict[str, Any]:
     """Train one model and return its checkpoint dict, scored on the test repetitions.
 
@@ -426,7 +426,8 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
     ``train_subjects`` (default: every other subject of the dataset; their training and validation
     repetitions) and tests on ``subject``'s test repetitions. ``layout`` and ``readout``: LE-ConvMN's
     (``image`` and ``maps`` for the paper recipe, ``channels`` and ``dense`` otherwise; see
-    ``models.LeConvMN``). ``members`` > 1: a seed ensemble (``models.ensemble``) of that many
+    ``models.LeConvMN``). ``attention``: model A's ``context`` (the paper) or ``attentional`` (see
+    ``models.LuongAttention``). ``members`` > 1: a seed ensemble (``models.ensemble``) of that many
     models, trained from seeds ``seed``, ``seed + 1``, ...
     ``init``: a checkpoint of the same architecture and pipeline (e.g. a ``cross`` model of other
     subjects) whose weights every training here starts from instead of a random initialisation; the
@@ -441,9 +442,12 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
         raise ValueError(f"dataset {spec.name} has no class labels; use a regression model ({', '.join(REGRESSORS)})")
     if not classify and not spec.target:
         raise ValueError(f"dataset {spec.name} has no regression target; use a classifier ({', '.join(CLASSIFIERS)})")
-    for name, value in (("layout", layout), ("readout", readout)):
-        if value is not None and model != "convlstm":
-            raise ValueError(f"{name} applies to convlstm, not {model}")
+    for name, value, owner in (("layout", layout, "convlstm"), ("readout", readout, "convlstm"),
+                               ("attention", attention, "lstm_cnn")):
+        if value is not None and model != owner:
+            raise ValueError(f"{name} applies to {owner}, not {model}")
+    if attention is not None and attention not in ATTENTIONS:
+        raise ValueError(f"attention must be one of {', '.join(ATTENTIONS)}, got {attention!r}")
     if members < 1:
         raise ValueError(f"members must be >= 1, got {members}")
     recipe_name = recipe_name or ("improved" if classify else "fast_b")
@@ -470,7 +474,9 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
         x = train.x
         cfg = model_config(model, n_outputs=n_out, channels=x.shape[-1], frames=x.shape[2], planes=x.shape[1],
                            dropout=r.get("dropout", 0.5),
-                           **({"hidden": hidden or (10 if paper else 32)} if model == "lstm_cnn" else {}))
+                           **({"hidden": hidden or (10 if paper else 32),
+                               "attention": attention or "context"}
+                              if model == "lstm_cnn" else {}))
         outputs = target.class_names()
         start, origin = init_weights(init, cfg, pipeline, outputs) if init else (None, None)
         nets, train, history = train_members(members, seed, lambda s: select_then_refit(

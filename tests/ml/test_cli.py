@@ -66,5 +66,11 @@ def test_bad_options_are_clear_errors(tmp_path):
     res = runner.invoke(app, ["train", "--model", "cnn", "--dataset", "db1", "--subject", "1", "--members", "0",
                               "--out", "x.pt"])
     assert res.exit_code == 2 and "members must be >= 1" in res.output
+    res = runner.invoke(app, ["train", "--model", "cnn", "--dataset", "db1", "--subject", "1", "--attention",
+                              "attentional", "--out", "x.pt"])
+    assert res.exit_code == 2 and "attention applies to lstm_cnn" in res.output
+    res = runner.invoke(app, ["train", "--model", "lstm_cnn", "--dataset", "db1", "--subject", "1", "--attention",
+                              "mean", "--out", "x.pt"])
+    assert res.exit_code == 2 and "attention must be one of context, attentional" in res.output
     res = runner.invoke(app, ["eval", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "r")])
     assert res.exit_code == 2 and "checkpoint not found" in res.output

@@ -14,6 +14,8 @@ from emgflow.ml.serving import compile_net, missing_for  # noqa: E402
 
 CLASSIFIERS = {
     "lstm_cnn": (model_config("lstm_cnn", n_outputs=5, channels=8, frames=15, planes=2, hidden=6), (2, 15, 8)),
+    "lstm_cnn attentional": (model_config("lstm_cnn", n_outputs=5, channels=8, frames=15, planes=2, hidden=6,
+                                          attention="attentional"), (2, 15, 8)),
     "cnn": (model_config("cnn", n_outputs=5, channels=8, frames=15, planes=1), (1, 15, 8)),
     "lstm_cnn x3": (model_config("lstm_cnn", n_outputs=5, channels=8, frames=15, planes=2, hidden=6, members=3),
                     (2, 15, 8)),

@@ -44,6 +44,21 @@ def test_luong_general_attention_is_the_softmax_weighted_sum():
     torch.testing.assert_close(att(h), want)
 
 
+def test_luong_attentional_state_combines_each_context_with_its_own_hidden_state():
+    att = LuongAttention(5, "attentional")
+    h = torch.randn(2, 7, 5)
+    context = LuongAttention(5)
+    context.w = att.w  # same scores, so the same contexts
+    want = torch.tanh(torch.cat([context(h), h], dim=-1) @ att.combine.weight.T)  # Luong 2015 eq. 5
+    torch.testing.assert_close(att(h), want)
+    assert n_params(att) == 25 + 50
+    with pytest.raises(ValueError, match="attention output"):
+        LuongAttention(5, "mean")
+    net = build(model_config("lstm_cnn", n_outputs=53, channels=10, frames=15, planes=2, hidden=10,
+                             attention="attentional"))
+    assert n_params(net) == 86233 + 200 and net(torch.randn(3, 2, 15, 10)).shape == (3, 53)  # W_c: 10 x 20
+
+
 @pytest.mark.parametrize("model,extra", [("convlstm", {"layout": "image"}), ("convlstm", {"layout": "channels"}),
                                          ("convlstm", {"layout": "channels", "readout": "dense"}), ("lstm", {})])
 def test_recurrent_models_carry_and_reset_state(model, extra):

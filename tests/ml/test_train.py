@@ -109,11 +109,13 @@ def test_highpass_leads_the_raw_emg_pipeline_and_is_refused_on_envelopes():
         default_pipeline(dataset("db1"), "lstm_cnn", rate=100.0, paper=False, highpass=20.0)
 
 
-def test_layout_and_readout_are_refused_for_models_without_them():
+def test_layout_readout_and_attention_are_refused_for_models_without_them():
     with pytest.raises(ValueError, match="layout applies to convlstm"):
         train_model("db5", 1, "lstm", layout="image", device="cpu")
     with pytest.raises(ValueError, match="readout applies to convlstm"):
         train_model("db5", 1, "lstm", readout="dense", device="cpu")
+    with pytest.raises(ValueError, match="attention applies to lstm_cnn"):
+        train_model("db1", 1, "cnn", attention="attentional", device="cpu")
 
 
 def test_seed_ensemble_members_are_the_single_models_of_consecutive_seeds(data_dir, tmp_path):
