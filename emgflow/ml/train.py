@@ -474,8 +474,7 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
         x = train.x
         cfg = model_config(model, n_outputs=n_out, channels=x.shape[-1], frames=x.shape[2], planes=x.shape[1],
                            dropout=r.get("dropout", 0.5),
-                           **({"hidden": hidden or (10 if paper else 32),
-                               "attention": attention or "context"}
+                           **({"hidden": hidden or (10 if paper else 32), "attention": attention or "context"}
                               if model == "lstm_cnn" else {}))
         outputs = target.class_names()
         start, origin = init_weights(init, cfg, pipeline, outputs) if init else (None, None)
