@@ -22,7 +22,7 @@ from . import checkpoint
 from .datasets import (DatasetSpec, Windows, classification_windows, concat_windows, contiguous_runs, dataset,
                        load_subject, pipeline_rate, windows_from)
 from .evaluate import correlation
-from .models import ATTENTIONS, CLASSIFIERS, REGRESSORS, build, ensemble, model_config
+from .models import ATTENTIONS, CLASSIFIERS, LAYOUTS, READOUTS, REGRESSORS, build, ensemble, model_config
 
 RECIPES: dict[str, dict[str, Any]] = {
     # Chen & Luo as published: SGD(0.9) lr 0.01, 30 epochs, batch 256, lr halved every epoch after 20,
@@ -442,12 +442,13 @@ def train_model(dataset_name: str, subject: Any, model: str, *, recipe_name: str
         raise ValueError(f"dataset {spec.name} has no class labels; use a regression model ({', '.join(REGRESSORS)})")
     if not classify and not spec.target:
         raise ValueError(f"dataset {spec.name} has no regression target; use a classifier ({', '.join(CLASSIFIERS)})")
-    for name, value, owner in (("layout", layout, "convlstm"), ("readout", readout, "convlstm"),
-                               ("attention", attention, "lstm_cnn")):
+    for name, value, owner, known in (("layout", layout, "convlstm", LAYOUTS),
+                                      ("readout", readout, "convlstm", READOUTS),
+                                      ("attention", attention, "lstm_cnn", ATTENTIONS)):
         if value is not None and model != owner:
             raise ValueError(f"{name} applies to {owner}, not {model}")
-    if attention is not None and attention not in ATTENTIONS:
-        raise ValueError(f"attention must be one of {', '.join(ATTENTIONS)}, got {attention!r}")
+        if value is not None and value not in known:  # refused before any data is loaded
+            raise ValueError(f"{name} must be one of {', '.join(known)}, got {value!r}")
     if members < 1:
         raise ValueError(f"members must be >= 1, got {members}")
     recipe_name = recipe_name or ("improved" if classify else "fast_b")

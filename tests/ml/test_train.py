@@ -116,6 +116,8 @@ def test_layout_readout_and_attention_are_refused_for_models_without_them():
         train_model("db5", 1, "lstm", readout="dense", device="cpu")
     with pytest.raises(ValueError, match="attention applies to lstm_cnn"):
         train_model("db1", 1, "cnn", attention="attentional", device="cpu")
+    with pytest.raises(ValueError, match="readout must be one of maps, dense, got 'pool'"):
+        train_model("db5", 1, "convlstm", readout="pool", device="cpu")
 
 
 def test_seed_ensemble_members_are_the_single_models_of_consecutive_seeds(data_dir, tmp_path):
