@@ -107,8 +107,8 @@ def train(
     hid: Any = opts.get("hidden")
     if isinstance(hid, str):
         hid = [int(h) for h in hid.split(",")] if "," in hid or opts["model"] == "convlstm" else int(hid)
-    overrides = {k: opts[k] for k in ("epochs", "lr", "batch", "refit") if k in opts}
-    if "all_rest" in opts:
+    overrides = {k: opts[k] for k in ("epochs", "lr", "batch", "refit") if opts.get(k) is not None}
+    if opts.get("all_rest") is not None:
         overrides["train_all_rest"] = opts["all_rest"]
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                   TimeElapsedColumn(), console=console) as bar:

@@ -57,14 +57,17 @@ RECIPES: dict[str, dict[str, Any]] = {
 
 
 def recipe(name: str, **overrides: Any) -> dict[str, Any]:
-    """A copy of a named recipe with some entries replaced (unknown keys are refused)."""
+    """A copy of a named recipe with some entries replaced (unknown keys are refused).
+
+    Overrides apply as given, ``None`` included: ``noise_snr_db=None`` turns the noise off, as in
+    the ``paper`` recipe (callers with optional flags leave the unset ones out)."""
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
     out = dict(RECIPES[name])
     unknown = set(overrides) - set(out)
     if unknown:
         raise ValueError(f"recipe {name!r} has no option(s) {sorted(unknown)}; options: {sorted(out)}")
-    out.update({k: v for k, v in overrides.items() if v is not None})
+    out.update(overrides)
     return out
 
 

@@ -109,6 +109,16 @@ def test_highpass_leads_the_raw_emg_pipeline_and_is_refused_on_envelopes():
         default_pipeline(dataset("db1"), "lstm_cnn", rate=100.0, paper=False, highpass=20.0)
 
 
+def test_recipe_overrides_apply_as_given_none_included():
+    from emgflow.ml.train import RECIPES, recipe
+
+    r = recipe("improved", noise_snr_db=None, epochs=3)
+    assert r["noise_snr_db"] is None and r["epochs"] == 3  # None turns the noise off, it is not "unset"
+    assert RECIPES["improved"]["noise_snr_db"] == 25.0  # the table itself is untouched
+    with pytest.raises(ValueError, match="no option"):
+        recipe("improved", noise=None)
+
+
 def test_layout_readout_and_attention_are_refused_for_models_without_them():
     with pytest.raises(ValueError, match="layout applies to convlstm"):
         train_model("db5", 1, "lstm", layout="image", device="cpu")
