@@ -30,6 +30,9 @@ from emgflow.ml.serving import ENGINES, compile_net
 CASES: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
     ("A lstm_cnn h32 (ours DB1, 2x15x20: 1 Hz + 0.2 Hz envelopes)",
      model_config("lstm_cnn", n_outputs=13, channels=20, frames=15, planes=2, hidden=32), (2, 15, 20)),
+    ("A lstm_cnn h32 attentional state (DB1, 2x15x20)",
+     model_config("lstm_cnn", n_outputs=13, channels=20, frames=15, planes=2, hidden=32, attention="attentional"),
+     (2, 15, 20)),
     ("A lstm_cnn h32 (ours DB1, 2x15x20), 3 seeds averaged",
      model_config("lstm_cnn", n_outputs=13, channels=20, frames=15, planes=2, hidden=32, members=3), (2, 15, 20)),
     ("A lstm_cnn h32 (ours Myo, 2x15x16)", model_config("lstm_cnn", n_outputs=13, channels=16, frames=15, planes=2,
