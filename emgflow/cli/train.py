@@ -15,7 +15,7 @@ CONFIG_KEYS = ("model", "dataset", "subject", "recipe", "mode", "wp", "wp_mode",
 
 
 def _config(path: Path | None) -> dict[str, Any]:
-    """Options from a small YAML file (command-line flags win)."""
+    """Options from a small YAML file (command-line flags win; an empty key means the default)."""
     if path is None:
         return {}
     import yaml
@@ -27,7 +27,7 @@ def _config(path: Path | None) -> dict[str, Any]:
     if unknown:
         raise typer.BadParameter(f"{path}: unknown option(s) {unknown}; known: {', '.join(CONFIG_KEYS)}",
                                  param_hint="--config")
-    return data
+    return {k: v for k, v in data.items() if v is not None}
 
 
 def train(
@@ -107,8 +107,8 @@ def train(
     hid: Any = opts.get("hidden")
     if isinstance(hid, str):
         hid = [int(h) for h in hid.split(",")] if "," in hid or opts["model"] == "convlstm" else int(hid)
-    overrides = {k: opts[k] for k in ("epochs", "lr", "batch", "refit") if opts.get(k) is not None}
-    if opts.get("all_rest") is not None:
+    overrides = {k: opts[k] for k in ("epochs", "lr", "batch", "refit") if k in opts}
+    if "all_rest" in opts:
         overrides["train_all_rest"] = opts["all_rest"]
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                   TimeElapsedColumn(), console=console) as bar:

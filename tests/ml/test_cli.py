@@ -38,8 +38,8 @@ def test_train_from_yaml_then_eval_a_regressor(data_dir, tmp_path, monkeypatch):
 
     monkeypatch.setattr(baselines, "fit_spgp", functools.partial(baselines.fit_spgp, inducing=10, steps=5))
     cfg = tmp_path / "b.yaml"
-    # an empty key (lr) means the recipe's value
-    cfg.write_text("model: lstm\ndataset: db5\nsubject: 3\nepochs: 1\nhidden: 8\nmembers: 2\nlr:\n")
+    # empty keys mean the defaults (the recipe's lr, seed 0)
+    cfg.write_text("model: lstm\ndataset: db5\nsubject: 3\nepochs: 1\nhidden: 8\nmembers: 2\nlr:\nseed:\n")
     model = tmp_path / "lstm.pt"
     res = runner.invoke(app, ["train", "--config", str(cfg), "--out", str(model)])
     assert res.exit_code == 0, res.output
