@@ -62,8 +62,11 @@ def eval_(
     if ckpt["task"] == "classify":
         rows = [("model", metrics)] + list(others.items())
         for name, m in rows:
+            e = m["errors"]
             console.print(f"{name:>24}: per-window {m['test_acc']:.3f}  vote {m['vote_acc']:.3f}  "
-                          f"top-3 {m['top3_acc']:.3f}")
+                          f"top-3 {m['top3_acc']:.3f}  wrong windows: movement as rest "
+                          f"{sum(e['movement_as_rest'].values())}, rest as movement {e['rest_as_movement']}, "
+                          f"movement as another {sum(e['movement_as_other'].values())}")
     else:
         for name, m in [("model", metrics)] + list(others.items()):
             console.print(f"{name:>24}: CC {m['cc']:.3f}  RMSE {m['rmse']:.3f}  NRMSE {m['nrmse']:.3f}")

@@ -45,9 +45,37 @@ def confusion(true: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
     return m
 
 
+EDGE_WINDOWS = 3
+"""Windows at each end of a segment that ``error_kinds`` counts as its onset / end (450 ms at the
+150 ms test hop): where the envelopes are still rising or already falling."""
+
+
+def error_kinds(pred: np.ndarray, w: Windows) -> dict[str, Any]:
+    """Where the wrong windows sit, class 0 being rest: movement windows called rest or another
+    movement, each split into onset / end / middle of their segment, and rest windows called a
+    movement. Classifiers of equal accuracy differ here (DB1: networks call movements rest where a
+    random forest calls rest a movement), which the confusion matrix alone hides.
+
+    Rows of a segment are adjacent and in time order (as ``windows_from`` cuts them)."""
+    seg = w.segment
+    new = np.r_[True, seg[1:] != seg[:-1]] if len(seg) else np.zeros(0, dtype=bool)
+    first = np.flatnonzero(new)
+    run = np.cumsum(new) - 1
+    pos = np.arange(len(seg)) - first[run]
+    from_end = np.diff(np.r_[first, len(seg)])[run] - 1 - pos
+    place = {"onset": pos < EDGE_WINDOWS, "end": (from_end < EDGE_WINDOWS) & (pos >= EDGE_WINDOWS)}
+    place["middle"] = ~(place["onset"] | place["end"])
+    wrong_movement = (pred != w.label) & (w.label != 0)
+    return {"edge_windows": EDGE_WINDOWS,
+            "movement_as_rest": {k: int((wrong_movement & (pred == 0) & m).sum()) for k, m in place.items()},
+            "movement_as_other": {k: int((wrong_movement & (pred != 0) & m).sum()) for k, m in place.items()},
+            "rest_as_movement": int(((w.label == 0) & (pred != 0)).sum())}
+
+
 def classification_metrics(logits: np.ndarray, w: Windows, n_classes: int,
                            class_names: Sequence[str]) -> dict[str, Any]:
-    """Per-window, top-3, vote and sliding-vote accuracy, per-class accuracy and confusion matrices."""
+    """Per-window, top-3, vote and sliding-vote accuracy, per-class accuracy, confusion matrices and
+    where the errors sit (``error_kinds``)."""
     pred = logits.argmax(1)
     top3 = np.argsort(-logits, axis=1)[:, :3]
     segs, voted = vote(pred, w.segment, n_classes)
@@ -64,6 +92,7 @@ def classification_metrics(logits: np.ndarray, w: Windows, n_classes: int,
         "per_class_acc": {name: (None if np.isnan(a) else float(a)) for name, a in zip(class_names, per_class)},
         "confusion": cm.tolist(),
         "vote_confusion": confusion(seg_label, voted, n_classes).tolist(),
+        "errors": error_kinds(pred, w),
         "predictions": pred.tolist(),
     }
 

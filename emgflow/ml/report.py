@@ -2,7 +2,7 @@
 
 Files: ``metrics.json`` (everything, baselines included), ``loss.png`` (train / validation loss
 per epoch); classifiers: ``confusion.png`` (per window and per repetition vote),
-``per_class.png``; regressors: ``trace.png`` (predicted vs true, one panel per joint) and
+``per_class.png``, ``errors.png`` (wrong windows by kind, model and baselines); regressors: ``trace.png`` (predicted vs true, one panel per joint) and
 ``per_joint.png`` (CC and NRMSE per joint).
 """
 
@@ -79,6 +79,30 @@ def per_class_plot(per_class: dict[str, float | None], baselines: dict[str, Any]
     plt.close(fig)
 
 
+def errors_plot(errors: dict[str, dict[str, Any]], path: Path) -> None:
+    """Wrong windows by kind (``evaluate.error_kinds``), one stacked bar per model."""
+    plt = _plt()
+    parts = [(f"movement as rest, {p}", "movement_as_rest", p) for p in ("onset", "end", "middle")]
+    parts += [("rest as movement", "rest_as_movement", None)]
+    parts += [(f"movement as another, {p}", "movement_as_other", p) for p in ("onset", "end", "middle")]
+    colours = ["#08519c", "#3182bd", "#9ecae1", "#e6550d", "#31a354", "#74c476", "#c7e9c0"]
+    models = list(errors)
+    fig, ax = plt.subplots(figsize=(8, 1.6 + 0.4 * len(models)))
+    left = np.zeros(len(models))
+    for (label, kind, place), colour in zip(parts, colours):
+        values = np.array([errors[m][kind] if place is None else errors[m][kind][place] for m in models], float)
+        ax.barh(models, values, left=left, color=colour, label=label)
+        left += values
+    edge = next(iter(errors.values()))["edge_windows"]
+    ax.set(xlabel=f"wrong test windows (onset / end: the first / last {edge} of a segment)",
+           title="where the errors sit")
+    ax.invert_yaxis()
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
 def trace_plot(true: np.ndarray, pred: np.ndarray, rate: float, names: list[str], path: Path,
                seconds: float = 60.0) -> None:
     """Predicted vs true for every output over the first ``seconds`` of the test rows."""
@@ -145,7 +169,9 @@ def write_report(folder: str | Path, ckpt: dict[str, Any], metrics: dict[str, An
         confusion_plot(np.array(metrics["confusion"]), np.array(metrics["vote_confusion"]), names,
                        folder / "confusion.png")
         per_class_plot(metrics["per_class_acc"], baselines, folder / "per_class.png")
-        written += [folder / "confusion.png", folder / "per_class.png"]
+        errors_plot({"model": metrics["errors"], **{k: b["errors"] for k, b in baselines.items()}},
+                    folder / "errors.png")
+        written += [folder / "confusion.png", folder / "per_class.png", folder / "errors.png"]
     else:
         tr = metrics["trace"]
         trace_plot(np.array(tr["true"]), np.array(tr["pred"]), tr["rate"], list(ckpt["outputs"]), folder / "trace.png")

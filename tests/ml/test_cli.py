@@ -27,10 +27,12 @@ def test_train_then_eval_a_classifier_writes_the_report(data_dir, tmp_path):
     res = runner.invoke(app, ["eval", str(model), "--out", str(tmp_path / "report")])
     assert res.exit_code == 0, res.output
     files = {p.name for p in (tmp_path / "report").iterdir()}
-    assert files == {"metrics.json", "loss.png", "confusion.png", "per_class.png"}
+    assert files == {"metrics.json", "loss.png", "confusion.png", "per_class.png", "errors.png"}
     doc = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert set(doc["baselines"]) == {"lda", "rf"} and doc["data"]["test_reps"] == [2, 5, 7]
     assert len(doc["metrics"]["per_class_acc"]) == 13 and doc["recipe"]["name"] == "improved"
+    assert "wrong windows: movement as rest" in " ".join(res.output.split())
+    assert doc["baselines"]["rf"]["errors"]["edge_windows"] == doc["metrics"]["errors"]["edge_windows"] == 3
 
 
 def test_train_from_yaml_then_eval_a_regressor(data_dir, tmp_path, monkeypatch):
