@@ -2,8 +2,8 @@
 
 Files: ``metrics.json`` (everything, baselines included), ``loss.png`` (train / validation loss
 per epoch); classifiers: ``confusion.png`` (per window and per repetition vote),
-``per_class.png``, ``errors.png`` (wrong windows by kind, model and baselines); regressors: ``trace.png`` (predicted vs true, one panel per joint) and
-``per_joint.png`` (CC and NRMSE per joint).
+``per_class.png``, ``errors.png`` (wrong windows by kind, model and baselines); regressors:
+``trace.png`` (predicted vs true, one panel per joint) and ``per_joint.png`` (CC and NRMSE per joint).
 """
 
 from __future__ import annotations
@@ -82,18 +82,19 @@ def per_class_plot(per_class: dict[str, float | None], baselines: dict[str, Any]
 def errors_plot(errors: dict[str, dict[str, Any]], path: Path) -> None:
     """Wrong windows by kind (``evaluate.error_kinds``), one stacked bar per model."""
     plt = _plt()
-    parts = [(f"movement as rest, {p}", "movement_as_rest", p) for p in ("onset", "end", "middle")]
-    parts += [("rest as movement", "rest_as_movement", None)]
-    parts += [(f"movement as another, {p}", "movement_as_other", p) for p in ("onset", "end", "middle")]
-    colours = ["#08519c", "#3182bd", "#9ecae1", "#e6550d", "#31a354", "#74c476", "#c7e9c0"]
     models = list(errors)
+    places = list(errors[models[0]]["movement_as_rest"])  # onset, end, middle
+    parts = [(f"movement as rest, {p}", "movement_as_rest", p) for p in places]
+    parts += [("rest as movement", "rest_as_movement", None)]
+    parts += [(f"movement as another, {p}", "movement_as_other", p) for p in places]
+    colours = ["#08519c", "#3182bd", "#9ecae1", "#e6550d", "#31a354", "#74c476", "#c7e9c0"]
     fig, ax = plt.subplots(figsize=(8, 1.6 + 0.4 * len(models)))
     left = np.zeros(len(models))
     for (label, kind, place), colour in zip(parts, colours):
         values = np.array([errors[m][kind] if place is None else errors[m][kind][place] for m in models], float)
         ax.barh(models, values, left=left, color=colour, label=label)
         left += values
-    edge = next(iter(errors.values()))["edge_windows"]
+    edge = errors[models[0]]["edge_windows"]
     ax.set(xlabel=f"wrong test windows (onset / end: the first / last {edge} of a segment)",
            title="where the errors sit")
     ax.invert_yaxis()
