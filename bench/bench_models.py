@@ -98,8 +98,8 @@ def bench_case(cfg: dict[str, Any], shape: tuple[int, ...], n: int, folder: Path
 
 def bench_node(cfg: dict[str, Any], net: torch.nn.Module, shape: tuple[int, ...], n: int, folder: Path) -> dict:
     """The serving node's process() on one-row messages (a hand-made checkpoint of this architecture)."""
-    from nodes.classify import Classify
-    from nodes.regress import Regress
+    from emgflow.nodes.classify import Classify
+    from emgflow.nodes.regress import Regress
 
     task = "regress" if cfg["model"] in ("convlstm", "lstm") else "classify"
     rate = 20.0

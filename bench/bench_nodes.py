@@ -25,13 +25,13 @@ from emgflow.data import data_path
 from emgflow.node import Node
 from emgflow.message import Msg
 from emgflow.testing import chunk, concat, run_node
-from nodes.envelope import Rms
-from nodes.features import Features
-from nodes.filters import Bandpass, Highpass, Notch
-from nodes.images import EmgImage, LongExposure, WpImage
-from nodes.resample import Decimate
-from nodes.vote import Vote
-from nodes.window import Window
+from emgflow.nodes.envelope import Rms
+from emgflow.nodes.features import Features
+from emgflow.nodes.filters import Bandpass, Highpass, Notch
+from emgflow.nodes.images import EmgImage, LongExposure, WpImage
+from emgflow.nodes.resample import Decimate
+from emgflow.nodes.vote import Vote
+from emgflow.nodes.window import Window
 
 
 @dataclass

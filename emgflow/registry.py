@@ -1,14 +1,22 @@
-"""Find node classes: stock names from the ``nodes`` package, or ``package.module:Class``."""
+"""Find node classes: kinds registered under the ``emgflow.nodes`` entry-point group, or
+``package.module:Class``.
+
+The stock library registers its kinds exactly as a plugin package does (``pyproject.toml``:
+``[project.entry-points."emgflow.nodes"] rms = "emgflow.nodes.envelope:Rms"``), so looking up one
+kind imports one module: a node process holds its own node's code and the core, not the library.
+"""
 
 from __future__ import annotations
 
 import difflib
 import importlib
-import pkgutil
 from functools import lru_cache
+from importlib.metadata import EntryPoint, entry_points
 
 from .errors import EmgflowError
 from .node import Node
+
+GROUP = "emgflow.nodes"
 
 
 class UnknownNodeType(EmgflowError):
@@ -20,24 +28,52 @@ class UnknownNodeType(EmgflowError):
 
 
 @lru_cache(maxsize=1)
-def stock_nodes() -> dict[str, type[Node]]:
-    """Every stock node by its ``kind``; a module that fails to import is skipped, and remembered."""
-    import nodes as package
-
-    found: dict[str, type[Node]] = {}
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-        try:
-            module = importlib.import_module(f"nodes.{info.name}")
-        except Exception as exc:  # a broken module must not hide the others
-            _IMPORT_ERRORS[info.name] = f"{type(exc).__name__}: {exc}"
-            continue
-        for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, Node) and value.__dict__.get("kind"):
-                found.setdefault(value.kind, value)
+def registered() -> dict[str, EntryPoint]:
+    """Every registered kind -> its entry point (first registration wins; nothing imported)."""
+    found: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=GROUP):
+        found.setdefault(ep.name, ep)
     return found
 
 
 _IMPORT_ERRORS: dict[str, str] = {}
+
+
+def import_errors() -> dict[str, str]:
+    """Kinds whose module failed to import so far: kind -> "module:Class (Error: text)"."""
+    return dict(_IMPORT_ERRORS)
+
+
+def _load(kind: str, ep: EntryPoint) -> type[Node]:
+    try:
+        cls = ep.load()
+    except Exception as exc:  # a broken plugin must not hide the others: remember and report it
+        _IMPORT_ERRORS[kind] = f"{ep.value} ({type(exc).__name__}: {exc})"
+        raise UnknownNodeType(f"node type {kind!r} is registered as {ep.value} but failed to import: "
+                              f"{type(exc).__name__}: {exc}",
+                              "fix or reinstall the package that provides it (`emgflow nodes` lists every failure)"
+                              ) from None
+    if not (isinstance(cls, type) and issubclass(cls, Node)):
+        _IMPORT_ERRORS[kind] = f"{ep.value} (not a Node subclass)"
+        raise UnknownNodeType(f"entry point {kind!r} = {ep.value} is not an emgflow Node class",
+                              "an emgflow.nodes entry point must name a Node subclass")
+    return cls
+
+
+def stock_nodes() -> dict[str, type[Node]]:
+    """Every registered kind that imports, by name (imports every node module: listing only)."""
+    found: dict[str, type[Node]] = {}
+    for kind, ep in registered().items():
+        try:
+            found[kind] = _load(kind, ep)
+        except UnknownNodeType:
+            continue  # recorded in import_errors()
+    return found
+
+
+def class_path(cls: type) -> str:
+    """``module:Qualname``: how a node process finds the class without the registry."""
+    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 def resolve(type_name: str) -> type[Node]:
@@ -49,16 +85,15 @@ def resolve(type_name: str) -> type[Node]:
         except Exception as exc:
             raise UnknownNodeType(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}",
                                   "the module must be importable (on PYTHONPATH or installed)") from None
-        cls = getattr(module, attr, None)
+        cls: object = module
+        for part in attr.split("."):
+            cls = getattr(cls, part, None)
         if not (isinstance(cls, type) and issubclass(cls, Node)):
             raise UnknownNodeType(f"{type_name!r} is not an emgflow Node class", "point at a Node subclass")
         return cls
-    stock = stock_nodes()
-    if type_name in stock:
-        return stock[type_name]
-    match = difflib.get_close_matches(type_name, list(stock), n=1)
-    hint = f"did you mean {match[0]!r}?" if match else "see `emgflow nodes` for the stock nodes"
-    broken = ", ".join(f"nodes.{k} ({v})" for k, v in _IMPORT_ERRORS.items())
-    if broken:
-        hint += f"; these node modules failed to import: {broken}"
+    kinds = registered()
+    if type_name in kinds:
+        return _load(type_name, kinds[type_name])
+    match = difflib.get_close_matches(type_name, list(kinds), n=1)
+    hint = f"did you mean {match[0]!r}?" if match else "see `emgflow nodes` for the registered nodes"
     raise UnknownNodeType(f"unknown node type {type_name!r}", hint)

@@ -1,6 +1,6 @@
 """Amplitude envelopes: windowed RMS and MAV, per-sample rectification and causal moving average.
 
-The windowed kinds ride on ``nodes.window.SlidingWindows``; so does ``moving_average``
+The windowed kinds ride on ``emgflow.nodes.window.SlidingWindows``; so does ``moving_average``
 (a step-1 window primed with ``window - 1`` zeros, so it yields one output per input sample).
 """
 

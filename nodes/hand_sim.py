@@ -344,7 +344,7 @@ class HandSim(HandOutput):
         self._t0: int | None = None
         self._next_frame = 0
         self._sent = 0
-        self._proc = subprocess.Popen([sys.executable, "-c", "from nodes.hand_sim import _render_main; _render_main()"],
+        self._proc = subprocess.Popen([sys.executable, "-c", "from emgflow.nodes.hand_sim import _render_main; _render_main()"],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._send((self.hand_model, str(self.folder)))
         ready = select.select([self._proc.stdout], [], [], self.READY_TIMEOUT_S)[0]

@@ -13,7 +13,7 @@
 Every image node emits one row per window: ``(n, planes, frames, channels)`` for the
 classification images and ``(n, electrodes, frames)`` for exposures, ``start`` = window index.
 The pure functions below are the offline definitions; the nodes reuse them on the windows
-``nodes.window.SlidingWindows`` cuts, so online equals offline.
+``emgflow.nodes.window.SlidingWindows`` cuts, so online equals offline.
 """
 
 from __future__ import annotations

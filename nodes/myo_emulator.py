@@ -37,7 +37,7 @@ from typing import Callable
 
 import numpy as np
 
-from nodes.myo import (COMMAND_HANDLE, EMG_HANDLES, FIRMWARE_HANDLE, IMU_HANDLE, MYO_UUID, NAME_HANDLE,
+from emgflow.nodes.myo import (COMMAND_HANDLE, EMG_HANDLES, FIRMWARE_HANDLE, IMU_HANDLE, MYO_UUID, NAME_HANDLE,
                        PREPROCESSED_HANDLE, mac_to_wire)
 
 log = logging.getLogger("emgflow.myo_emulator")

@@ -10,14 +10,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..params import REQUIRED
-from ..registry import UnknownNodeType, resolve, stock_nodes
+from ..registry import UnknownNodeType, import_errors, resolve, stock_nodes
 from .common import console, err_console
 
 
 def nodes(
     name: Annotated[str | None, typer.Argument(help="A stock node name (or package.module:Class) for its full doc.")] = None,
 ) -> None:
-    """List the stock nodes, or document one: ports, params (type, default, unit, range) and help."""
+    """List the registered nodes (stock and plugins), or document one: ports, params (type, default, unit, range) and help."""
     if name is None:
         table = Table(header_style="bold")
         for col in ("node", "inputs", "outputs", "summary"):
@@ -25,6 +25,10 @@ def nodes(
         for kind, cls in sorted(stock_nodes().items()):
             table.add_row(kind, ", ".join(cls.inputs) or "-", ", ".join(cls.outputs) or "-", escape(cls.doc()))
         console.print(table)
+        for kind, why in sorted(import_errors().items()):
+            err_console.print(f"[red]error[/] node type {kind!r} failed to import: {escape(why)}")
+        if import_errors():
+            raise typer.Exit(code=1)
         return
     try:
         cls = resolve(name)

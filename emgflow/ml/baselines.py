@@ -1,7 +1,7 @@
 """Classical baselines on the same split as the deep models.
 
 Classification: LDA and random forest on time-domain features. The features come from the
-stock ``features`` node (``nodes.features.extract``) placed where the image node sits in the
+stock ``features`` node (``emgflow.nodes.features.extract``) placed where the image node sits in the
 deep model's pipeline, so windows, hops and labels are identical.
 
 Regression: ridge and the LE-ConvMN paper's sparse Gaussian process, both reading the current

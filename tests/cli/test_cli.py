@@ -5,14 +5,17 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from emgflow.cli.app import app
-from emgflow.registry import _IMPORT_ERRORS, stock_nodes
+from emgflow.registry import import_errors, registered, stock_nodes
 
 runner = CliRunner()
 
 
 def test_every_stock_node_imports_and_documents_its_params():
     nodes = stock_nodes()
-    assert not _IMPORT_ERRORS, _IMPORT_ERRORS
+    assert not import_errors(), import_errors()
+    assert set(nodes) == set(registered())
+    for kind, cls in nodes.items():
+        assert cls.kind == kind, f"entry point {kind!r} names {cls.__name__}, whose kind is {cls.kind!r}"
     for required in ("replay", "rms", "relay", "csv", "npz", "print", "pulse", "discard"):
         assert required in nodes
     for kind, cls in nodes.items():

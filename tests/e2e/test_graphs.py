@@ -115,7 +115,7 @@ def held_out_accuracy(pred: np.ndarray, label: np.ndarray, rep: np.ndarray, test
 
 def assert_votes_replay(decisions: np.ndarray, proba: np.ndarray, votes: int = 5, hysteresis: int = 2) -> None:
     """The recorded votes are the vote of every recorded decision, in order (nothing lost or reordered)."""
-    from nodes.vote import Voter
+    from emgflow.nodes.vote import Voter
 
     assert decisions.shape == (len(proba), 1)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
@@ -249,7 +249,7 @@ def test_hdemg_throughput_equals_offline(tmp_path, data_dir):
 def emulated_myo(tmp_path):
     """Start a MyoEmulator streaming ``emg`` behind the stable path tmp_path/bled112 (stopped after the test)."""
     pytest.importorskip("pyomyo")
-    from nodes.myo_emulator import MyoEmulator
+    from emgflow.nodes.myo_emulator import MyoEmulator
 
     started = []
 
@@ -265,7 +265,7 @@ def emulated_myo(tmp_path):
 
 
 def test_record_myo_keeps_every_sample_once_in_order(tmp_path, data_dir, emulated_myo):
-    from nodes.myo_emulator import load_myo_emg
+    from emgflow.nodes.myo_emulator import load_myo_emg
 
     recording = load_myo_emg(data_dir / "myo-readings-dataset/_readings_right_hand/12345-1/7.txt")
     emu = emulated_myo(recording)

@@ -14,8 +14,8 @@ from emgflow.ml.datasets import Windows, build_nodes, run_pipeline  # noqa: E402
 from emgflow.ml.train import predict_stream, train_model  # noqa: E402
 from emgflow.recordings import load  # noqa: E402
 from emgflow.testing import chunk, concat, run_node  # noqa: E402
-from nodes.regress import Regress  # noqa: E402
-from nodes.replay import Replay  # noqa: E402
+from emgflow.nodes.regress import Regress  # noqa: E402
+from emgflow.nodes.replay import Replay  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from emgflow.errors import ParamError
 from emgflow.message import StreamInfo
 from emgflow.testing import chunk, concat, run_node
-from nodes.channels import Select
+from emgflow.nodes.channels import Select
 
 
 @pytest.fixture(scope="module")

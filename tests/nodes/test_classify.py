@@ -14,8 +14,8 @@ from emgflow.ml.datasets import build_nodes, dataset, load_subject, run_pipeline
 from emgflow.ml.evaluate import evaluate  # noqa: E402
 from emgflow.ml.train import train_model  # noqa: E402
 from emgflow.testing import chunk, concat, run_node  # noqa: E402
-from nodes.classify import Classify  # noqa: E402
-from nodes.replay import Replay  # noqa: E402
+from emgflow.nodes.classify import Classify  # noqa: E402
+from emgflow.nodes.replay import Replay  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 from emgflow.message import Msg
 from emgflow.recordings import Recording, load
 from emgflow.testing import chunk, run_node
-from nodes.debug import Print
+from emgflow.nodes.debug import Print
 
 from ..e2e.procs import kill_started, start_run
 

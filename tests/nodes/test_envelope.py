@@ -8,7 +8,7 @@ import scipy.io as sio
 from scipy import signal
 
 from emgflow.testing import chunk, concat, run_node
-from nodes.envelope import MovingAverageNode, Mav, Rectify, Rms
+from emgflow.nodes.envelope import MovingAverageNode, Mav, Rectify, Rms
 
 RATE = 200.0
 

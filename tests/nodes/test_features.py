@@ -10,8 +10,8 @@ from scipy import linalg, stats
 from emgflow.errors import ParamError
 from emgflow.message import StreamInfo
 from emgflow.testing import chunk, concat, run_node
-from nodes.features import DEVICE_THRESHOLDS, Features, expand, extract, feature_names
-from nodes.window import sliding_windows
+from emgflow.nodes.features import DEVICE_THRESHOLDS, Features, expand, extract, feature_names
+from emgflow.nodes.window import sliding_windows
 
 ALL = ["MAV", "RMS", "WL", "ZC", "SSC", "VAR", "IAV", "WAMP", "LD", "AR", "ACT", "MOB", "COMP", "LS", "MFL", "MSR"]
 

@@ -9,7 +9,7 @@ from scipy import signal
 from emgflow.errors import ParamError
 from emgflow.message import StreamInfo
 from emgflow.testing import chunk, concat, run_node
-from nodes.filters import Bandpass, Highpass, Lowpass, Notch, filter_offline
+from emgflow.nodes.filters import Bandpass, Highpass, Lowpass, Notch, filter_offline
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import scipy.io as sio
 
 from emgflow import Msg, ParamError, StreamInfo
 from emgflow.data import data_path
-from nodes.hand import (GESTURE_PRESETS, GRIPS, MODELS, HandCommand, HandOutput, HandSafety,
+from emgflow.nodes.hand import (GESTURE_PRESETS, GRIPS, MODELS, HandCommand, HandOutput, HandSafety,
                         resolve_gestures)
 
 from .fake_clock import MS, FakeClock

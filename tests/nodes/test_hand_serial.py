@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from emgflow import Msg, ParamError
-from nodes.hand import MODELS
-from nodes.hand_serial import HandSerial, ability_position_frame, ppp_stuff
+from emgflow.nodes.hand import MODELS
+from emgflow.nodes.hand_serial import HandSerial, ability_position_frame, ppp_stuff
 
 from .fake_clock import MS, FakeClock
 

@@ -9,8 +9,8 @@ from PIL import Image
 
 from emgflow import Msg
 from emgflow.data import data_path
-from nodes.hand import MODELS
-from nodes.hand_sim import HandFigure, HandSim, Snapshot, hand_geometry
+from emgflow.nodes.hand import MODELS
+from emgflow.nodes.hand_sim import HandFigure, HandSim, Snapshot, hand_geometry
 
 from .fake_clock import MS, FakeClock
 

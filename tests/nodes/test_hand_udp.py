@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from emgflow import Msg
-from nodes.hand import MODELS
-from nodes.hand_udp import HandUdp
+from emgflow.nodes.hand import MODELS
+from emgflow.nodes.hand_udp import HandUdp
 
 from .fake_clock import MS, FakeClock
 

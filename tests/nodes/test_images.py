@@ -9,10 +9,10 @@ import pywt
 from emgflow.errors import ParamError
 from emgflow.recordings import load
 from emgflow.testing import chunk, concat, run_node
-from nodes.envelope import rms
-from nodes.images import (WP_BANDS, BandEnergy, EmgImage, LongExposure, WpImage, band_energy, emg_image,
+from emgflow.nodes.envelope import rms
+from emgflow.nodes.images import (WP_BANDS, BandEnergy, EmgImage, LongExposure, WpImage, band_energy, emg_image,
                           long_exposure, minmax, wp_images_offline, wp_tree15)
-from nodes.window import sliding_windows
+from emgflow.nodes.window import sliding_windows
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from emgflow.errors import ParamError
 from emgflow.message import Msg, now_ns
 from emgflow.recordings import load
 from emgflow.testing import chunk
-from nodes.lsl import LslIn, LslOut, clock_offset
+from emgflow.nodes.lsl import LslIn, LslOut, clock_offset
 
 pylsl = pytest.importorskip("pylsl")
 

@@ -13,8 +13,8 @@ import pytest
 from emgflow.errors import ParamError
 from emgflow.message import Msg
 from emgflow.testing import concat
-from nodes.myo import EMG_HANDLES, IMU_HANDLE, IMU_NAMES, Myo, NotificationSequencer, SampleClock
-from nodes.myo_emulator import MyoEmulator, load_myo_emg
+from emgflow.nodes.myo import EMG_HANDLES, IMU_HANDLE, IMU_NAMES, Myo, NotificationSequencer, SampleClock
+from emgflow.nodes.myo_emulator import MyoEmulator, load_myo_emg
 
 pytest.importorskip("pyomyo")
 

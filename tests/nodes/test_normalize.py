@@ -9,7 +9,7 @@ import scipy.io as sio
 from emgflow.errors import ParamError
 from emgflow.message import StreamInfo
 from emgflow.testing import chunk, concat, run_node
-from nodes.normalize import Normalize, Stats
+from emgflow.nodes.normalize import Normalize, Stats
 
 RATE = 200.0
 

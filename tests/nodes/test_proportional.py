@@ -9,8 +9,8 @@ import scipy.io as sio
 from emgflow.errors import ParamError
 from emgflow.message import StreamInfo
 from emgflow.testing import chunk, concat, run_node
-from nodes.proportional import Proportional, activation, intensity
-from nodes.window import sliding_windows
+from emgflow.nodes.proportional import Proportional, activation, intensity
+from emgflow.nodes.window import sliding_windows
 
 RATE = 200.0
 

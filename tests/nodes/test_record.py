@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import nodes.record as record
+import emgflow.nodes.record as record
 from emgflow.message import Msg
 from emgflow.recordings import Recording, RecordingError, load
 from emgflow.testing import chunk, concat, run_node
-from nodes.record import TICK_MS, Csv, Npz
-from nodes.replay import Replay
+from emgflow.nodes.record import TICK_MS, Csv, Npz
+from emgflow.nodes.replay import Replay
 
 from ..e2e.procs import alive, children_of, kill_started, start_run, wait_for
 
@@ -33,7 +33,7 @@ def db5(recording_file) -> Recording:
 
 
 class FakeTime:
-    """Stands in for the `time` module inside nodes.record: monotonic() only moves when told."""
+    """Stands in for the `time` module inside emgflow.nodes.record: monotonic() only moves when told."""
 
     def __init__(self) -> None:
         self.t = 1000.0

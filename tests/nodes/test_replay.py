@@ -12,7 +12,7 @@ from emgflow.errors import ParamError
 from emgflow.message import StreamInfo
 from emgflow.recordings import load
 from emgflow.testing import concat, run_node
-from nodes.replay import MAX_SLEEP_S, Replay
+from emgflow.nodes.replay import MAX_SLEEP_S, Replay
 
 DB5 = "ninapro-db5-e1/s1/S1_E1_A1.mat"
 

@@ -8,7 +8,7 @@ from scipy import signal
 
 from emgflow.message import StreamInfo
 from emgflow.testing import chunk, concat, run_node
-from nodes.resample import Decimate, antialias, decimate
+from emgflow.nodes.resample import Decimate, antialias, decimate
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from emgflow.errors import ParamError
 from emgflow.message import StreamInfo
 from emgflow.testing import chunk, concat, run_node
-from nodes.features import DEVICE_THRESHOLDS, extract
-from nodes.vote import NO_DECISION, Vote, decisions, segment_vote, vote
-from nodes.window import sliding_windows
+from emgflow.nodes.features import DEVICE_THRESHOLDS, extract
+from emgflow.nodes.vote import NO_DECISION, Vote, decisions, segment_vote, vote
+from emgflow.nodes.window import sliding_windows
 
 
 @pytest.fixture(scope="module")

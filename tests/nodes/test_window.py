@@ -9,7 +9,7 @@ import scipy.io as sio
 from emgflow.errors import ParamError
 from emgflow.message import StreamInfo
 from emgflow.testing import chunk, concat, run_node
-from nodes.window import SlidingWindows, Window, sliding_windows
+from emgflow.nodes.window import SlidingWindows, Window, sliding_windows
 
 RATE = 200.0
 
