@@ -56,10 +56,11 @@ def chain_graph(relays: int, rate: float, channels: int, samples: int, count: in
 
 
 def run_graph_latency(path: str | Path, duration: float | None = None,
-                      overrides: list[str] | None = None) -> dict[str, Any]:
-    """Run a graph (``overrides``: ``NODE.PARAM=VALUE`` strings, as ``--set``) under the real
-    supervisor; return each node's latency export and stats."""
+                      overrides: list[str] | None = None, fuse: bool = False) -> dict[str, Any]:
+    """Run a graph (``overrides``: ``NODE.PARAM=VALUE`` strings, as ``--set``; ``fuse``: every node
+    without a group in one process) under the real supervisor; return each node's latency export and stats."""
     graph = load_graph(path, overrides)
+    graph = graph.fused() if fuse else graph
     sup = Supervisor(graph, on_event=lambda n, t: print(f"[{n}] {t}", file=sys.stderr))
     code = sup.run(duration)
     if code != 0:
@@ -67,29 +68,48 @@ def run_graph_latency(path: str | Path, duration: float | None = None,
     return {nid: {"latency": p.latency, "stats": p.stats} for nid, p in sup.procs.items()}
 
 
+def _chain_run(relays: int, rate: float, channels: int, samples: int, count: int,
+               fuse: bool) -> tuple[np.ndarray, int, dict[str, np.ndarray]]:
+    """One emgflow chain: the sink's end-to-end latencies, messages lost or dropped, per-hop values."""
+    with tempfile.TemporaryDirectory(prefix="emgflow-bench-") as tmp:
+        path = Path(tmp) / "chain.yaml"
+        path.write_text(chain_graph(relays, rate, channels, samples, count))
+        nodes = run_graph_latency(path, fuse=fuse)
+    sink = nodes["sink"]
+    lost = (count - sink["stats"]["in"]["in"]["received"]) + sum(v["dropped"] for n in nodes.values()
+                                                                  for v in n["stats"]["in"].values())
+    hops = {k[4:]: np.asarray(v)[WARMUP:] for k, v in sink["latency"].items() if k.startswith("hop ")}
+    return np.asarray(sink["latency"].get("e2e_us", []))[WARMUP:], lost, hops
+
+
 def bench_chain(relays: int, rate: float, channels: int, samples: int, duration: float,
-                rounds: int = 1) -> dict[str, Any]:
+                rounds: int = 1, fused: bool = False) -> dict[str, Any]:
     """Floor and emgflow chains, same shape, alternating ``rounds`` times (``duration`` seconds of
     traffic each, split across the rounds); figures and ratios over the pooled samples. Alternating
-    keeps a change in machine load from landing on one side only."""
+    keeps a change in machine load from landing on one side only. ``fused`` adds the same chain with
+    every node in one process (in-process edges) to each round."""
     per_round = int(rate * duration / rounds) + WARMUP
-    e2e, floor, hop_values, dropped = [], [], {}, 0
+    e2e, floor, fused_e2e, hop_values, dropped = [], [], [], {}, 0
     for _ in range(rounds):
         floor.append(run_floor(relays, rate, channels, samples, per_round))
-        with tempfile.TemporaryDirectory(prefix="emgflow-bench-") as tmp:
-            path = Path(tmp) / "chain.yaml"
-            path.write_text(chain_graph(relays, rate, channels, samples, per_round))
-            nodes = run_graph_latency(path)
-        sink = nodes["sink"]
-        e2e.append(np.asarray(sink["latency"].get("e2e_us", []))[WARMUP:])
-        dropped += (per_round - sink["stats"]["in"]["in"]["received"]) + sum(v["dropped"] for n in nodes.values() for v in n["stats"]["in"].values())
-        for k, v in sink["latency"].items():
-            if k.startswith("hop "):
-                hop_values.setdefault(k[4:], []).append(np.asarray(v)[WARMUP:])
+        values, lost, hops = _chain_run(relays, rate, channels, samples, per_round, fuse=False)
+        e2e.append(values)
+        dropped += lost
+        for k, v in hops.items():
+            hop_values.setdefault(k, []).append(v)
+        if fused:
+            values, lost, _ = _chain_run(relays, rate, channels, samples, per_round, fuse=True)
+            fused_e2e.append(values)
+            dropped += lost
     e2e_all, floor_all = np.concatenate(e2e), np.concatenate(floor)
     hops = {k: percentiles(np.concatenate(v)) for k, v in hop_values.items()}
     ef, ff = percentiles(e2e_all), percentiles(floor_all)
-    return {
+    extra: dict[str, Any] = {}
+    if fused:
+        fu = percentiles(np.concatenate(fused_e2e))
+        extra = {"fused_p50_us": fu["p50_us"], "fused_p99_us": fu["p99_us"], "fused_max_us": fu["max_us"],
+                 "fused_ratio_p50": fu["p50_us"] / ff["p50_us"], "fused_ratio_p99": fu["p99_us"] / ff["p99_us"]}
+    return {**extra,
         "relays": relays, "rate_hz": rate, "channels": channels, "samples": samples,
         "messages": per_round * rounds, "rounds": rounds,
         "p50_us": ef["p50_us"], "p99_us": ef["p99_us"], "max_us": ef["max_us"],
@@ -97,7 +117,8 @@ def bench_chain(relays: int, rate: float, channels: int, samples: int, duration:
         "ratio_p50": ef["p50_us"] / ff["p50_us"], "ratio_p99": ef["p99_us"] / ff["p99_us"],
         "round_ratios_p50": [float(np.median(a) / np.median(b)) for a, b in zip(e2e, floor)],
         "dropped": int(dropped), "hops": hops,
-        "_samples": {"emgflow": e2e_all.tolist(), "floor": floor_all.tolist()},
+        "_samples": {"emgflow": e2e_all.tolist(), "floor": floor_all.tolist(),
+                     **({"emgflow fused": np.concatenate(fused_e2e).tolist()} if fused else {})},
     }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from .ports import POLICIES
 from .registry import UnknownNodeType, resolve
 
 GRAPH_KEYS = {"name", "description", "transport", "nodes"}
-NODE_KEYS = {"type", "params", "inputs", "restart", "max_restarts", "restart_delay_s", "description"}
+NODE_KEYS = {"type", "params", "inputs", "restart", "max_restarts", "restart_delay_s", "group", "description"}
 EDGE_KEYS = {"from", "policy", "queue"}
 RESTART_POLICIES = ("never", "on-failure", "always")
 TRANSPORTS = ("ipc", "tcp")
@@ -53,7 +53,13 @@ class NodeSpec:
     restart: str = "never"
     max_restarts: int = 3
     restart_delay_s: float = 0.5
+    group: str = ""           # nodes of one group share one OS process; "" = a process of its own
     streams: dict[str, StreamInfo] = field(default_factory=dict)
+
+    @property
+    def process(self) -> str:
+        """The name of the OS process that hosts this node."""
+        return self.group or self.id
 
 
 @dataclass
@@ -67,6 +73,18 @@ class Graph:
 
     def consumers(self, node: str, output: str) -> list[Edge]:
         return [e for n in self.nodes.values() for e in n.inputs.values() if (e.source, e.output) == (node, output)]
+
+    def processes(self) -> dict[str, list[str]]:
+        """OS process name -> the node ids it hosts, producers first."""
+        out: dict[str, list[str]] = {}
+        for nid in self.order:
+            out.setdefault(self.nodes[nid].process, []).append(nid)
+        return out
+
+    def fused(self, group: str = "fused") -> "Graph":
+        """The same graph with every node that has no group put into ``group`` (``emgflow run --fuse``)."""
+        nodes = {nid: replace(spec, group=spec.group or group) for nid, spec in self.nodes.items()}
+        return replace(self, nodes=nodes)
 
 
 # --- YAML with positions ----------------------------------------------------------------------
@@ -196,6 +214,7 @@ class _Validator:
             if spec is not None:
                 specs[spec.id] = spec
         self._edges(specs, nodes_doc)
+        self._groups(specs)
         order = self._toposort(specs)
         if order is not None:
             self._streams(specs, order)
@@ -266,7 +285,13 @@ class _Validator:
         delay = body.get("restart_delay_s", 0.5)
         if not isinstance(delay, (int, float)) or delay < 0:
             self.err(f"node {node_id!r}: restart_delay_s must be a number >= 0", *at, "restart_delay_s")
+        group = body.get("group", "")
+        if not isinstance(group, str) or (group and not _ID.match(group)):
+            self.err(f"node {node_id!r}: group must be a name", *at, "group",
+                     hint="letters, digits, '_' and '-'; nodes with the same group share one process")
+            group = ""
         return NodeSpec(id=node_id, type=type_name, cls=cls, params=params, inputs={}, restart=str(restart),
+                        group=group,
                         max_restarts=max_restarts if isinstance(max_restarts, int) else 3,
                         restart_delay_s=float(delay) if isinstance(delay, (int, float)) else 0.5)
 
@@ -336,6 +361,12 @@ class _Validator:
                 if port not in spec.inputs and not decl.optional and port not in inputs:
                     self.err(f"node {node_id!r} ({spec.type}): input {port!r} is not connected",
                              "nodes", node_id, hint=f"add `inputs: {{{port}: <node>.<output>}}`")
+
+    def _groups(self, specs: dict[str, NodeSpec]) -> None:
+        for spec in specs.values():
+            if spec.group and spec.group in specs and spec.group != spec.id:
+                self.err(f"node {spec.id!r}: group {spec.group!r} has the name of another node", "nodes", spec.id,
+                         "group", hint="a group names a process: pick a name no node uses")
 
     def _toposort(self, specs: dict[str, NodeSpec]) -> list[str] | None:
         state: dict[str, int] = {}

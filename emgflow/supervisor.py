@@ -1,9 +1,9 @@
-"""Runs a graph: spawns one process per node, holds the start until every subscriber is connected,
-watches heartbeats and exits, restarts per policy, stops in order, and leaves no process behind."""
+"""Runs a graph: spawns one process per node (or per group of nodes), holds the start until every
+subscriber is connected, watches heartbeats and exits, restarts per policy, stops in order, and leaves
+no process behind."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -14,33 +14,50 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import msgpack
 import zmq
 
+from . import control
+from .contract import ProcessSpec
 from .graph import Graph, NodeSpec
+from .plan import Endpoints, RestartPolicy, plan
 
 READY_TIMEOUT_S = 120.0   # model loading and torch import happen before "ready"
-HANG_TIMEOUT_S = 10.0     # no heartbeat for this long: the node is hung, treat it as crashed
+HANG_TIMEOUT_S = 10.0     # no heartbeat for this long: the process is hung, treat it as crashed
 STOP_GRACE_S = 5.0
+FINAL = ("done", "stopped", "failed")
 
 
 @dataclass
 class NodeProc:
+    """What the supervisor knows of one node (the live table's row)."""
+
     spec: NodeSpec
-    runtime: dict[str, Any]
-    proc: subprocess.Popen | None = None
-    state: str = "new"            # new | starting | running | done | failed | stopped
+    process: str
+    state: str = "new"            # new | starting | ready | running | done | failed | stopped
     restarts: int = 0
-    last_seen: float = 0.0
     stats: dict[str, Any] = field(default_factory=dict)
     latency: dict[str, list[float]] = field(default_factory=dict)
     error: str = ""
-    restart_at: float | None = None
-    released: bool = False        # told it may exit (all its consumers have finished)
 
     @property
     def is_source(self) -> bool:
         return not self.spec.inputs
+
+
+@dataclass
+class OsProcess:
+    """One OS process hosting one node, or every node of a group."""
+
+    spec: ProcessSpec
+    members: list[str]
+    policy: RestartPolicy
+    proc: subprocess.Popen | None = None
+    state: str = "new"
+    restarts: int = 0
+    last_seen: float = 0.0
+    restart_at: float | None = None
+    released: bool = False        # told it may exit (all its consumers have finished)
+    failed_node: str = ""
 
 
 class GraphFailed(RuntimeError):
@@ -56,157 +73,163 @@ class Supervisor:
         self.on_event = on_event or (lambda node, text: print(f"[{node}] {text}", file=sys.stderr))
         self.on_stats = on_stats or (lambda procs: None)
         self.rundir = tempfile.mkdtemp(prefix="emgflow-")
+        endpoints = Endpoints(graph.transport, self.rundir)
         self.ctx = zmq.Context()
         self.control = self.ctx.socket(zmq.ROUTER)
         self.control.setsockopt(zmq.LINGER, 0)
-        control_ep = self._endpoint("_control")
-        self.control.bind(control_ep)
-        if control_ep.endswith(":0"):
-            control_ep = self.control.getsockopt(zmq.LAST_ENDPOINT).decode()
-        self.procs = {nid: NodeProc(graph.nodes[nid], self._runtime_spec(graph.nodes[nid], control_ep))
-                      for nid in graph.order}
+        self.control.bind(endpoints.control())
+        control_ep = self.control.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.procs = {nid: NodeProc(graph.nodes[nid], graph.nodes[nid].process) for nid in graph.order}
+        self.processes = {name: OsProcess(spec, [n.name for n in spec.nodes],
+                                          RestartPolicy.of([graph.nodes[n.name] for n in spec.nodes]))
+                          for name, spec in plan(graph, endpoints, control_ep).items()}
         self.stop_requested = False
         self.started_at = 0.0
+        self.bad_control = 0
 
-    # --- wiring ----------------------------------------------------------------------------------
-    def _endpoint(self, name: str) -> str:
-        if self.graph.transport == "tcp":
-            return "tcp://127.0.0.1:0"
-        return f"ipc://{self.rundir}/{name}"
+    def _nodes(self, p: OsProcess) -> list[NodeProc]:
+        return [self.procs[n] for n in p.members]
 
-    def _runtime_spec(self, spec: NodeSpec, control_ep: str) -> dict[str, Any]:
-        outputs = {}
-        for port in spec.cls.outputs:
-            consumers = self.graph.consumers(spec.id, port)
-            if not consumers:
-                continue
-            outputs[port] = {"endpoint": self._bind_endpoint(f"{spec.id}.{port}"), "topic": f"{spec.id}.{port}",
-                             "subscribers": len(consumers), "lossless": any(e.policy == "all" for e in consumers)}
-        return {"name": spec.id, "type": spec.type, "params": spec.params, "outputs": outputs,
-                "control": control_ep, "supervisor_pid": os.getpid(), "inputs": {}}
-
-    def _bind_endpoint(self, name: str) -> str:
-        if self.graph.transport != "tcp":
-            return f"ipc://{self.rundir}/{name}"
-        import socket
-        with socket.socket() as s:  # reserve a free port; the node binds it a moment later
-            s.bind(("127.0.0.1", 0))
-            return f"tcp://127.0.0.1:{s.getsockname()[1]}"
-
-    def _link_inputs(self) -> None:
-        for np_ in self.procs.values():
-            for port, edge in np_.spec.inputs.items():
-                out = self.procs[edge.source].runtime["outputs"][edge.output]
-                np_.runtime["inputs"][port] = {"endpoint": out["endpoint"], "topic": out["topic"],
-                                               "policy": edge.policy, "queue": edge.queue}
+    def _set_state(self, p: OsProcess, state: str) -> None:
+        p.state = state
+        for n in self._nodes(p):
+            if n.state != "done" or state in ("starting", "new"):
+                n.state = state
 
     # --- process control ---------------------------------------------------------------------------
-    def _spawn(self, np_: NodeProc) -> None:
-        np_.released = False
-        np_.proc = subprocess.Popen([sys.executable, "-m", "emgflow.runner", json.dumps(np_.runtime)],
-                                    stdin=subprocess.DEVNULL)
-        np_.state = "starting"
-        np_.last_seen = time.monotonic()
+    def _spawn(self, p: OsProcess) -> None:
+        p.released = False
+        p.failed_node = ""
+        # -P semantics (PYTHONSAFEPATH): `python -m` must not import a `emgflow` or node module that
+        # happens to sit in the working directory; PYTHONPATH still counts (users' own node modules).
+        env = {**os.environ, "PYTHONSAFEPATH": "1"}
+        p.proc = subprocess.Popen([sys.executable, "-m", "emgflow.runner", p.spec.to_json()],
+                                  stdin=subprocess.DEVNULL, env=env)
+        self._set_state(p, "starting")
+        p.last_seen = time.monotonic()
 
-    def _send(self, node: str, kind: str) -> None:
+    def _send(self, name: str, kind: str) -> None:
         try:
-            self.control.send_multipart([node.encode(), msgpack.packb({"t": kind})], zmq.NOBLOCK)
+            self.control.send_multipart([name.encode(), control.pack(kind)], zmq.NOBLOCK)
         except zmq.ZMQError:
-            pass  # the node is gone; its exit is handled by the process watch
+            pass  # the process is gone; its exit is handled by the process watch
 
     def _handle_control(self, timeout_ms: int) -> None:
         if not self.control.poll(timeout_ms, zmq.POLLIN):
             return
         while True:
             try:
-                ident, body = self.control.recv_multipart(zmq.NOBLOCK)
+                frames = self.control.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            np_ = self.procs.get(ident.decode())
-            if np_ is None:
-                continue
-            msg = msgpack.unpackb(body, raw=False)
-            np_.last_seen = time.monotonic()
-            kind = msg.get("t")
-            if kind == "hb":
-                np_.stats = msg["stats"]
-            elif kind == "ready":
-                np_.state = "ready"
-                if self.started_at:  # a restarted node joins a running graph at once
-                    self._send(np_.spec.id, "start")
-                    np_.state = "running"
-            elif kind == "done":
-                np_.stats, np_.latency = msg["stats"], msg.get("latency", {})
-                np_.state = "done"
-            elif kind == "error":
-                np_.error = msg["tb"]
-                self.on_event(np_.spec.id, f"crashed: {msg['error']}\n{msg['tb'].rstrip()}")
+            p = self.processes.get(frames[0].decode(errors="replace")) if len(frames) == 2 else None
+            try:
+                if p is None:
+                    raise control.ControlError("not from a process of this graph")
+                msg = control.unpack(frames[1], control.FROM_PROCESS)
+                self._on_message(p, msg)
+            except (control.ControlError, KeyError, TypeError, AttributeError):
+                self.bad_control += 1
+
+    def _on_message(self, p: OsProcess, msg: dict[str, Any]) -> None:
+        p.last_seen = time.monotonic()
+        kind = msg["t"]
+        if kind == control.HB:
+            for nid, stats in msg["stats"].items():
+                if nid in p.members:
+                    self.procs[nid].stats = stats
+        elif kind == control.READY:
+            self._set_state(p, "ready")
+            if self.started_at:  # a restarted process joins a running graph at once
+                self._send(p.spec.name, control.START)
+                self._set_state(p, "running")
+        elif kind == control.DONE:
+            node = self.procs[msg["node"]] if msg["node"] in p.members else None
+            if node is not None:
+                node.stats, node.latency, node.state = msg["stats"], msg.get("latency", {}), "done"
+            if all(n.state == "done" for n in self._nodes(p)):
+                p.state = "done"
+        elif kind == control.ERROR:
+            who = msg["node"] if msg["node"] in p.members else p.spec.name
+            p.failed_node = who
+            if who in self.procs:
+                self.procs[who].error = msg["tb"]
+            self.on_event(who, f"crashed: {msg['error']}\n{msg['tb'].rstrip()}")
+
+    def _consumers_of(self, p: OsProcess) -> set[str]:
+        return {e.node for n in self.procs.values() for e in n.spec.inputs.values()
+                if e.source in p.members and e.node not in p.members}
 
     def _release_finished(self) -> None:
-        """Let a finished node exit once every consumer of its outputs has finished too."""
-        for np_ in self.procs.values():
-            if np_.state != "done" or np_.released or np_.proc is None:
+        """Let a finished process exit once every consumer of its outputs has finished too."""
+        for p in self.processes.values():
+            if p.state != "done" or p.released or p.proc is None:
                 continue
-            consumers = {e.node for n in self.procs.values() for e in n.spec.inputs.values() if e.source == np_.spec.id}
-            if all(self.procs[c].state in ("done", "stopped", "failed") for c in consumers):
-                self._send(np_.spec.id, "exit")
-                np_.released = True
+            if all(self.procs[c].state in FINAL for c in self._consumers_of(p)):
+                self._send(p.spec.name, control.EXIT)
+                p.released = True
 
     def _watch_processes(self) -> None:
         now = time.monotonic()
-        for np_ in self.procs.values():
-            if np_.proc is None:
-                if np_.restart_at is not None and now >= np_.restart_at:
-                    np_.restart_at = None
-                    self._spawn(np_)
+        for p in self.processes.values():
+            if p.proc is None:
+                if p.restart_at is not None and now >= p.restart_at:
+                    p.restart_at = None
+                    self._spawn(p)
                 continue
-            code = np_.proc.poll()
+            code = p.proc.poll()
             if code is None:
-                if np_.state == "running" and now - np_.last_seen > HANG_TIMEOUT_S:
-                    self.on_event(np_.spec.id, f"no heartbeat for {HANG_TIMEOUT_S:.0f} s: killing it")
-                    np_.proc.kill()
+                if p.state == "running" and now - p.last_seen > HANG_TIMEOUT_S:
+                    self.on_event(p.spec.name, f"no heartbeat for {HANG_TIMEOUT_S:.0f} s: killing it")
+                    p.proc.kill()
                 continue
-            np_.proc = None
-            if np_.state == "done" or (self.stop_requested and code in (0, 143, -signal.SIGTERM)):
-                np_.state = "done" if np_.state == "done" else "stopped"
-                if not (np_.spec.restart == "always" and not self.stop_requested):
+            p.proc = None
+            if p.state == "done" or (self.stop_requested and code in (0, 143, -signal.SIGTERM)):
+                self._set_state(p, "done" if p.state == "done" else "stopped")
+                if not (p.policy.restart == "always" and not self.stop_requested):
                     continue
             else:
-                if not np_.error:
-                    self.on_event(np_.spec.id, f"exited with code {code}")
-                np_.state = "failed"
-            self._maybe_restart(np_)
+                if not p.failed_node:
+                    self.on_event(p.spec.name, f"exited with code {code}")
+                self._set_state(p, "failed")
+            self._maybe_restart(p)
 
-    def _maybe_restart(self, np_: NodeProc) -> None:
-        policy = np_.spec.restart
-        wants = policy == "always" or (policy == "on-failure" and np_.state == "failed")
-        if self.stop_requested or not wants or np_.restarts >= np_.spec.max_restarts:
-            if np_.state == "failed":
-                raise GraphFailed(f"node {np_.spec.id!r} failed" +
-                                  (f" after {np_.restarts} restart(s)" if np_.restarts else ""))
+    def _maybe_restart(self, p: OsProcess) -> None:
+        policy = p.policy
+        wants = policy.restart == "always" or (policy.restart == "on-failure" and p.state == "failed")
+        if self.stop_requested or not wants or p.restarts >= policy.max_restarts:
+            if p.state == "failed":
+                what = f"node {p.failed_node or p.spec.name!r}" + (f" (group {p.spec.name!r})" if len(p.members) > 1 else "")
+                raise GraphFailed(f"{what} failed" + (f" after {p.restarts} restart(s)" if p.restarts else ""))
             return
-        delay = np_.spec.restart_delay_s * (2 ** np_.restarts)  # exponential backoff
-        np_.restarts += 1
-        np_.error = ""
-        np_.restart_at = time.monotonic() + delay
-        self.on_event(np_.spec.id, f"restarting in {delay:.2f} s (restart {np_.restarts}/{np_.spec.max_restarts})")
+        delay = policy.restart_delay_s * (2 ** p.restarts)  # exponential backoff
+        p.restarts += 1
+        for n in self._nodes(p):
+            n.restarts, n.error = p.restarts, ""
+        p.restart_at = time.monotonic() + delay
+        self.on_event(p.spec.name, f"restarting in {delay:.2f} s (restart {p.restarts}/{policy.max_restarts})")
 
     # --- lifecycle ---------------------------------------------------------------------------------
     def request_stop(self, *_: Any) -> None:
         self.stop_requested = True
 
+    def _start_order(self) -> list[OsProcess]:
+        """Consumers first, processes hosting a source last (a source's data must find everyone ready)."""
+        rank = {nid: i for i, nid in enumerate(self.graph.order)}
+        ordered = sorted(self.processes.values(), key=lambda p: -max(rank[m] for m in p.members))
+        return sorted(ordered, key=lambda p: any(self.procs[m].is_source for m in p.members))
+
     def run(self, duration: float | None = None) -> int:
         old = {s: signal.signal(s, self.request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            self._link_inputs()
-            for np_ in self.procs.values():
-                self._spawn(np_)
+            for p in self.processes.values():
+                self._spawn(p)
             self._wait_ready()
             if self.stop_requested:
                 return 0
-            for nid in reversed(self.graph.order):  # consumers first, sources last
-                self._send(nid, "start")
-                self.procs[nid].state = "running"
+            for p in self._start_order():
+                self._send(p.spec.name, control.START)
+                self._set_state(p, "running")
             self.started_at = time.monotonic()
             self._loop(duration)
             return 0
@@ -226,11 +249,11 @@ class Supervisor:
         while not self.stop_requested:
             self._handle_control(50)
             self._watch_processes()
-            if all(p.state == "ready" for p in self.procs.values()):
+            if all(p.state == "ready" for p in self.processes.values()):
                 return
             if time.monotonic() > deadline:
-                waiting = [n for n, p in self.procs.items() if p.state != "ready"]
-                raise GraphFailed(f"nodes not ready after {READY_TIMEOUT_S:.0f} s: {waiting}")
+                waiting = [n for n, p in self.processes.items() if p.state != "ready"]
+                raise GraphFailed(f"processes not ready after {READY_TIMEOUT_S:.0f} s: {waiting}")
 
     def _loop(self, duration: float | None) -> None:
         last_stats = 0.0
@@ -243,7 +266,7 @@ class Supervisor:
                 last_stats = now
                 self.on_stats(self.procs)
             if all(p.state in ("done", "stopped") and p.proc is None and p.restart_at is None
-                   for p in self.procs.values()):
+                   for p in self.processes.values()):
                 return
             if duration is not None and now - self.started_at >= duration:
                 self.stop_requested = True
@@ -254,17 +277,17 @@ class Supervisor:
         """Sources first, so end-of-stream flows down and recorders flush; then the rest; then force."""
         self.stop_requested = True
         alive = lambda ps: [p for p in ps if p.proc is not None and p.proc.poll() is None]  # noqa: E731
-        sources = [p for p in self.procs.values() if p.is_source]
-        for p in alive(sources):
-            self._send(p.spec.id, "stop")
-        self._drain_until(lambda: not alive(self.procs.values()), STOP_GRACE_S)
-        for p in alive(self.procs.values()):
-            self._send(p.spec.id, "stop")
-        self._drain_until(lambda: not alive(self.procs.values()), 2.0)
-        for p in alive(self.procs.values()):
+        with_sources = [p for p in self.processes.values() if any(self.procs[m].is_source for m in p.members)]
+        for p in alive(with_sources):
+            self._send(p.spec.name, control.STOP)
+        self._drain_until(lambda: not alive(self.processes.values()), STOP_GRACE_S)
+        for p in alive(self.processes.values()):
+            self._send(p.spec.name, control.STOP)
+        self._drain_until(lambda: not alive(self.processes.values()), 2.0)
+        for p in alive(self.processes.values()):
             p.proc.terminate()
-        self._drain_until(lambda: not alive(self.procs.values()), 2.0)
-        for p in alive(self.procs.values()):
+        self._drain_until(lambda: not alive(self.processes.values()), 2.0)
+        for p in alive(self.processes.values()):
             p.proc.kill()
             p.proc.wait()
         self.on_stats(self.procs)

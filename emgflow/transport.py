@@ -1,4 +1,5 @@
-"""The only data-path ZeroMQ code: one XPUB per output, one SUB per input, a readiness check."""
+"""The only data-path ZeroMQ code: one XPUB per output, one SUB per input, a readiness check, and the
+poller that waits on them. A second kind of edge (in-process, between hosts) plugs in here."""
 
 from __future__ import annotations
 
@@ -48,7 +49,6 @@ class Publisher:
             self.sock.bind(spec.endpoint)
         except zmq.ZMQError as exc:
             raise OSError(f"cannot bind {spec.endpoint}: {exc}") from None
-        self.seq = 0
         self.subscribed = 0
 
     def wait_subscribers(self, deadline: float) -> bool:
@@ -72,8 +72,7 @@ class Publisher:
                 self.subscribed -= 1
 
     def send(self, msg: Msg, *, eos: bool = False) -> None:
-        msg.seq = self.seq
-        self.seq += 1
+        """Send ``msg`` as it is (the caller numbers it: ``msg.seq``)."""
         topic, header, data = encode(self.topic, msg, eos=eos)
         send = self.sock.send
         send(topic, _SNDMORE)
@@ -97,5 +96,39 @@ class Subscriber:
         self.sock.setsockopt(zmq.SUBSCRIBE, spec.topic.encode())
         self.sock.connect(spec.endpoint)
 
+    def recv(self, block: bool = False) -> list[bytes] | None:
+        """The next message's frames, or None when none is waiting (``block``: up to the timeout)."""
+        try:
+            return self.sock.recv_multipart(0 if block else zmq.NOBLOCK)
+        except zmq.Again:
+            return None
+
+    def block_for(self, timeout_ms: int) -> None:
+        """Make ``recv(block=True)`` return None after ``timeout_ms`` without a message."""
+        self.sock.setsockopt(zmq.RCVTIMEO, timeout_ms)
+
     def close(self) -> None:
         self.sock.close()
+
+
+class Poller:
+    """Waits on the control socket and any number of subscribers; says which are readable."""
+
+    def __init__(self, control: zmq.Socket, subscribers: list[tuple[Subscriber, object]]) -> None:
+        self.control = control
+        self._poller = zmq.Poller()
+        self._poller.register(control, zmq.POLLIN)
+        self._owner: dict[zmq.Socket, object] = {}
+        for sub, owner in subscribers:
+            self._poller.register(sub.sock, zmq.POLLIN)
+            self._owner[sub.sock] = owner
+
+    def poll(self, timeout_ms: int) -> tuple[bool, list[object]]:
+        """(control readable, owners of the readable subscribers)."""
+        control, ready = False, []
+        for sock, _ in self._poller.poll(timeout_ms):
+            if sock is self.control:
+                control = True
+            else:
+                ready.append(self._owner[sock])
+        return control, ready

@@ -33,18 +33,22 @@ def chain(
     duration: Annotated[float, typer.Option(min=1, help="Seconds of traffic per chain (all rounds together).")] = 20.0,
     rounds: Annotated[int, typer.Option(min=1, help="Alternate floor and emgflow this many times, pooling "
                                                     "the samples (evens out drifting machine load).")] = 1,
+    fused: Annotated[bool, typer.Option("--fused", help="Also run the chain with every node in one process.")] = False,
     out: Annotated[Path | None, typer.Option(help="JSON result file; a latency CDF PNG is written beside it.")] = None,
 ) -> None:
     """Raw pyzmq floor vs the same chain as an emgflow graph under the real supervisor."""
     from ..benchmark import bench_chain, plot_cdf
 
-    r = bench_chain(relays, rate, channels, samples, duration, rounds)
+    r = bench_chain(relays, rate, channels, samples, duration, rounds, fused)
     table = Table(title=f"source -> {relays} relays -> sink, {rate:g} msg/s, {samples}x{channels}", header_style="bold")
     for col in ("chain", "p50 us", "p99 us", "max us"):
         table.add_column(col, justify="right")
     table.add_row("raw pyzmq floor", f"{r['floor_p50_us']:.0f}", f"{r['floor_p99_us']:.0f}", f"{r['floor_max_us']:.0f}")
     table.add_row("emgflow", f"{r['p50_us']:.0f}", f"{r['p99_us']:.0f}", f"{r['max_us']:.0f}")
     table.add_row("ratio", f"{r['ratio_p50']:.2f}", f"{r['ratio_p99']:.2f}", "")
+    if fused:
+        table.add_row("emgflow, one process", f"{r['fused_p50_us']:.0f}", f"{r['fused_p99_us']:.0f}", f"{r['fused_max_us']:.0f}")
+        table.add_row("ratio, one process", f"{r['fused_ratio_p50']:.2f}", f"{r['fused_ratio_p99']:.2f}", "")
     console.print(table)
     console.print(f"messages {r['messages']}, dropped {r['dropped']}"
                   + (f"; per-round p50 ratios {', '.join(f'{x:.2f}' for x in r['round_ratios_p50'])}"
@@ -61,12 +65,13 @@ def graph(
     graph: Annotated[Path, typer.Argument(help="Graph YAML file.")],
     duration: Annotated[float | None, typer.Option(help="Seconds to run (default: until the sources end).")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="Override a param: NODE.PARAM=VALUE (repeatable).")] = [],
+    fuse: Annotated[bool, typer.Option("--fuse", help="Run every node that has no group in one process.")] = False,
     out: Annotated[Path | None, typer.Option(help="JSON result file; a latency CDF PNG is written beside it.")] = None,
 ) -> None:
     """Latency of any graph, from its header traces: end to end and per hop, at every node that receives."""
     from ..benchmark import plot_cdf, run_graph_latency
 
-    nodes = run_graph_latency(graph, duration, set_)
+    nodes = run_graph_latency(graph, duration, set_, fuse)
     table = Table(title=f"{graph}", header_style="bold")
     for col in ("node", "path", "n", "p50 us", "p99 us", "max us"):
         table.add_column(col, justify="right")

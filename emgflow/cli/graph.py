@@ -20,6 +20,10 @@ def graph(
     g = load_or_exit(graph, set_)
     if dot:
         lines = [f'digraph "{g.name}" {{', "  rankdir=LR;", "  node [shape=box];"]
+        for name, members in g.processes().items():
+            if len(members) > 1:
+                lines.append(f'  subgraph "cluster_{name}" {{ label="group {name}"; ' +
+                             " ".join(f'"{m}";' for m in members) + " }")
         for nid in g.order:
             lines.append(f'  "{nid}" [label="{nid}\\n({g.nodes[nid].type})"];')
         for nid in g.order:
@@ -29,11 +33,18 @@ def graph(
         lines.append("}")
         typer.echo("\n".join(lines))
         return
-    console.print(f"[bold]{g.name}[/] ({g.file})", highlight=False)
+    processes = g.processes()
+    console.print(f"[bold]{g.name}[/] ({g.file}): {len(g.nodes)} nodes in {len(processes)} processes", highlight=False)
+    for name, members in processes.items():
+        if len(members) > 1:
+            console.print(escape(f"  group {name}: {', '.join(members)} (one process; edges inside are calls)"),
+                          highlight=False)
     for nid in g.order:
         spec = g.nodes[nid]
         params = ", ".join(f"{k}={v}" for k, v in spec.params.items())
-        console.print(f"  [bold]{nid}[/] : {spec.type}" + escape(f" ({params})" if params else ""), highlight=False)
+        group = f" [group {spec.group}]" if spec.group else ""
+        console.print(f"  [bold]{nid}[/] : {spec.type}" + escape(group + (f" ({params})" if params else "")),
+                      highlight=False)
         for port, e in spec.inputs.items():
             info = g.nodes[e.source].streams.get(e.output)
             rate = f" @ {info.rate:g} Hz" if info and info.rate else ""

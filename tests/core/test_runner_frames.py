@@ -10,8 +10,10 @@ import numpy as np
 import zmq
 
 from emgflow.codec import decode, encode
+from emgflow.contract import NodeRuntime, ProcessSpec
 from emgflow.message import Msg
 from emgflow.runner import Runner
+from emgflow.transport import InputSpec, OutputSpec
 
 
 def test_garbage_frames_are_counted_not_fatal(tmp_path):
@@ -23,14 +25,13 @@ def test_garbage_frames_are_counted_not_fatal(tmp_path):
     downstream = ctx.socket(zmq.SUB)
     downstream.setsockopt(zmq.SUBSCRIBE, b"")
     downstream.connect(f"ipc://{tmp_path}/out")
-    spec = {"name": "relay0", "type": "relay", "params": {}, "control": f"ipc://{tmp_path}/ctl",
-            "supervisor_pid": os.getppid(),
-            "outputs": {"out": {"endpoint": f"ipc://{tmp_path}/out", "topic": "relay0.out",
-                                "subscribers": 1, "lossless": False}},
-            "inputs": {"in": {"endpoint": f"ipc://{tmp_path}/src", "topic": "source.out",
-                              "policy": "all", "queue": 64}}}
+    node = NodeRuntime(name="relay0", cls="emgflow.nodes.relay:Relay", params={},
+                       outputs={"out": OutputSpec(f"ipc://{tmp_path}/out", "relay0.out", subscribers=1, lossless=False)},
+                       inputs={"in": InputSpec(f"ipc://{tmp_path}/src", "source.out", policy="all", queue=64)})
+    spec = ProcessSpec.from_json(ProcessSpec("relay0", [node], f"ipc://{tmp_path}/ctl", os.getppid()).to_json())
     runner = Runner(spec)
-    assert runner.outputs["out"].wait_subscribers(time.monotonic() + 5)
+    relay = runner.hosted["relay0"]
+    assert relay.outputs["out"].pub.wait_subscribers(time.monotonic() + 5)
     time.sleep(0.2)  # let the runner's SUB connect to our plain PUB
     good = Msg(data=np.arange(8, dtype=np.float32).reshape(1, 8), rate=200.0, trace=[["source", 1, 2]])
     topic, header, data = encode(b"source.out", good)
@@ -45,20 +46,16 @@ def test_garbage_frames_are_counted_not_fatal(tmp_path):
         upstream.send_multipart(frames)
     upstream.send_multipart([topic, header, data])
     deadline = time.monotonic() + 5
-    while runner.inputs["in"].received < 1 and time.monotonic() < deadline:
-        for sock, _ in runner.poller.poll(50):
-            if sock is not runner.control:
-                runner.receive(*runner.by_socket[sock])
-    assert runner.malformed == len(bad_frames)
-    assert runner.inputs["in"].received == 1
+    while relay.inputs["in"].received < 1 and time.monotonic() < deadline:
+        for hosted, port in runner.poller.poll(50)[1]:
+            hosted.receive(port)
+    assert relay.malformed == len(bad_frames)
+    assert relay.inputs["in"].received == 1
     assert downstream.poll(2000)
     msg, eos = decode(downstream.recv_multipart())
     np.testing.assert_array_equal(msg.data, good.data)
     assert not eos and [t[0] for t in msg.trace] == ["source", "relay0"]
     for sock in (upstream, downstream, control):
         sock.close(0)
-    for pub in runner.outputs.values():
-        pub.close()
-    for st in runner.inputs.values():
-        st.sub.close()
+    relay.close()
     runner.control.close(0)

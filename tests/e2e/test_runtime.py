@@ -136,7 +136,7 @@ def test_crashed_node_is_restarted_per_policy(tmp_path):
     (tmp_path / "crashy.py").write_text(CRASHY)
     g = write(tmp_path, """
         nodes:
-          source: {type: pulse, params: {rate: 200, count: 400}}
+          source: {type: pulse, params: {rate: 200, count: 2000}}
           c: {type: "crashy:Crashy", inputs: {in: source.out}, restart: on-failure, max_restarts: 2, restart_delay_s: 0.1}
           sink: {type: discard, inputs: {in: c.out}}
         """)

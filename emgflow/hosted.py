@@ -1,0 +1,210 @@
+"""One node inside a node process: its ports, its counters, and how a message reaches it.
+
+An edge between two nodes of the same process is a function call: the producer's output is handed to
+the consumer's handler with no socket and no serialisation, yet with every promise of a socket edge
+(per-output sequence numbers and gap counts, end of stream, a trace entry per node with its own compute
+time, read-only arrays). Nothing queues on such an edge, so nothing is dropped; a slow consumer holds
+up its producer, which is why renderers and other slow consumers belong in a process of their own.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .codec import MalformedFrame, decode
+from .contract import NodeRuntime
+from .message import Msg
+from .node import Node
+from .trace import LatencyLog
+from .transport import Publisher, Subscriber
+
+now_ns = time.monotonic_ns  # message.now_ns without the wrapper call: this path runs on cold caches
+_EMPTY = np.zeros((0,), np.float32)  # the end-of-stream marker's payload
+
+
+class NodeFailed(Exception):
+    """A hosted node raised: carries its name and traceback to the supervisor."""
+
+    def __init__(self, node: str, tb: str, error: str) -> None:
+        super().__init__(error)
+        self.node, self.tb, self.error = node, tb, error
+
+
+def load_class(path: str) -> type[Node]:
+    """``module:Qualname`` -> the class (the supervisor validated it; no registry needed here)."""
+    module_name, _, qualname = path.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@dataclass
+class InputState:
+    policy: str
+    queue: int
+    sub: Subscriber | None = None   # None: fed by a node of the same process
+    last_seq: int | None = None
+    received: int = 0
+    dropped: int = 0
+    gaps: int = 0
+    eos: bool = False
+    pending: deque = field(default_factory=deque)
+
+
+@dataclass
+class OutPort:
+    """One output: a publisher when another process consumes it, and the in-process consumers."""
+
+    pub: Publisher | None
+    local: list[tuple["Hosted", str]] = field(default_factory=list)
+    seq: int = 0
+
+
+class Hosted:
+    def __init__(self, rt: NodeRuntime, ctx: Any, on_finished: Callable[["Hosted"], None]) -> None:
+        self.name = rt.name
+        self.node: Node = load_class(rt.cls)(name=rt.name, **rt.params)
+        self.outputs = {p: OutPort(Publisher(ctx, o)) for p, o in rt.outputs.items()}
+        self.inputs = {p: InputState(i.policy, i.queue, Subscriber(ctx, i)) for p, i in rt.inputs.items()}
+        self.inputs.update({p: InputState(self.node.inputs[p].policy, self.node.inputs[p].queue)
+                            for p in rt.local_inputs})
+        self.handlers = {p: self.node.handler(p) for p in self.inputs}
+        self.is_source = not self.inputs and type(self.node).generate is not Node.generate
+        self.on_finished = on_finished
+        self.malformed = 0
+        self.sent = 0
+        self.latency = LatencyLog()
+        self.finished = False
+
+    def wire(self, port: str, consumer: "Hosted", consumer_port: str) -> None:
+        """Feed ``consumer_port`` of a node in this process from our output ``port``."""
+        self.outputs.setdefault(port, OutPort(None)).local.append((consumer, consumer_port))
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run node code; an exception becomes NodeFailed with this node's name."""
+        try:
+            return fn(*args)
+        except NodeFailed:
+            raise
+        except Exception as exc:
+            raise NodeFailed(self.name, traceback.format_exc(), f"{type(exc).__name__}: {exc}") from None
+
+    # --- sending ---------------------------------------------------------------------------------
+    def publish(self, outputs: dict[str, Msg], rx_ns: int) -> None:
+        for port, msg in outputs.items():
+            out = self.outputs.get(port)
+            if out is None:
+                continue  # no consumer wired to this output
+            tx = now_ns()
+            msg.trace = [*msg.trace, [self.name, rx_ns or tx, tx]]
+            msg.seq = out.seq
+            out.seq += 1
+            if out.pub is not None:
+                out.pub.send(msg)
+            self.sent += 1
+            for consumer, cport in out.local:
+                consumer.take(cport, msg)
+
+    def emit(self, result: Any) -> None:
+        """Publish what ``generate`` / ``tick`` / ``finish`` returned (no receive time)."""
+        self.publish(self.call(self.node.normalize, result), 0)
+
+    # --- receiving -------------------------------------------------------------------------------
+    def take(self, port: str, msg: Msg) -> None:
+        """An in-process delivery: the consumer's own header copy and a read-only view of the array."""
+        rx = now_ns()
+        data = msg.data.view()
+        data.flags.writeable = False
+        mine = Msg(data, msg.rate, msg.start, msg.t_acq, msg.seq, dict(msg.meta), msg.trace)
+        self.publish(self.call(self.handlers[port], mine), rx)
+        self._account(self.inputs[port], mine, rx)
+
+    def receive(self, port: str, block: bool = False) -> None:
+        """Handle what is waiting on one socket input: for "all", one message, processed and sent
+        before any bookkeeping (latency first); for "latest", everything, keeping only the newest
+        ``queue``. ``block`` waits for the first message (up to the socket's receive timeout)."""
+        st = self.inputs[port]
+        latest = st.policy == "latest"
+        ended = False
+        while True:
+            frames = st.sub.recv(block)
+            if frames is None:
+                break
+            block = False
+            rx = now_ns()
+            try:
+                msg, ended = decode(frames)
+            except MalformedFrame as exc:
+                self.malformed += 1
+                self.node.log.debug("dropped malformed frame on %s: %s", port, exc)
+                continue
+            if ended:
+                break  # nothing follows an end of stream; what is pending is handled first
+            if not latest:
+                self.publish(self.call(self.handlers[port], msg), rx)
+            self._account(st, msg, rx)
+            if not latest:
+                return
+            st.pending.append((msg, rx))
+            if len(st.pending) > st.queue:
+                st.pending.popleft()
+                st.dropped += 1
+        while st.pending:
+            msg, rx = st.pending.popleft()
+            self.publish(self.call(self.handlers[port], msg), rx)
+        if ended:
+            self.end(port)
+
+    def _account(self, st: InputState, msg: Msg, rx: int) -> None:
+        st.received += 1
+        if st.last_seq is not None and msg.seq != st.last_seq + 1:
+            st.gaps += 1
+        st.last_seq = msg.seq
+        if msg.trace:
+            self.latency.add(msg.trace, rx)
+
+    # --- end of stream ---------------------------------------------------------------------------
+    def end(self, port: str) -> None:
+        """End of stream on one input; the node finishes once every input has ended."""
+        self.inputs[port].eos = True
+        if all(st.eos for st in self.inputs.values()):
+            self.finish()
+
+    def finish(self) -> None:
+        """Flush the node (``finish()``), then end every output's stream, in process and on the wire."""
+        if self.finished:
+            return
+        self.finished = True
+        self.emit(self.call(self.node.finish))
+        for out in self.outputs.values():
+            if out.pub is not None:
+                out.pub.send(Msg(data=_EMPTY, seq=out.seq), eos=True)
+            for consumer, cport in out.local:
+                consumer.end(cport)
+        self.on_finished(self)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "in": {p: {"received": s.received, "dropped": s.dropped, "gaps": s.gaps} for p, s in self.inputs.items()},
+            "sent": self.sent,
+            "malformed": self.malformed,
+            "counters": dict(self.node.counters),
+            "latency": self.latency.summary(),
+        }
+
+    def close(self) -> None:
+        for out in self.outputs.values():
+            if out.pub is not None:
+                out.pub.close()
+        for st in self.inputs.values():
+            if st.sub is not None:
+                st.sub.close()
+
