@@ -82,6 +82,7 @@ class Hosted:
         self.malformed = 0
         self.sent = 0
         self.latency = LatencyLog()
+        self.first_rx_ns = 0  # when the first message arrived (start-up figures)
         self.finished = False
 
     def wire(self, port: str, consumer: "Hosted", consumer_port: str) -> None:
@@ -164,6 +165,7 @@ class Hosted:
             self.end(port)
 
     def _account(self, st: InputState, msg: Msg, rx: int) -> None:
+        self.first_rx_ns = self.first_rx_ns or rx
         st.received += 1
         if st.last_seq is not None and msg.seq != st.last_seq + 1:
             st.gaps += 1
@@ -198,6 +200,7 @@ class Hosted:
             "malformed": self.malformed,
             "counters": dict(self.node.counters),
             "latency": self.latency.summary(),
+            "first_rx_ns": self.first_rx_ns,
         }
 
     def close(self) -> None:

@@ -58,6 +58,8 @@ class OsProcess:
     restart_at: float | None = None
     released: bool = False        # told it may exit (all its consumers have finished)
     failed_node: str = ""
+    spawned_ns: int = 0           # monotonic clock: start-up figures (spawn -> ready)
+    ready_ns: int = 0
 
 
 class GraphFailed(RuntimeError):
@@ -107,6 +109,7 @@ class Supervisor:
                                   stdin=subprocess.DEVNULL, env=env)
         self._set_state(p, "starting")
         p.last_seen = time.monotonic()
+        p.spawned_ns, p.ready_ns = time.monotonic_ns(), 0
 
     def _send(self, name: str, kind: str) -> None:
         try:
@@ -139,6 +142,7 @@ class Supervisor:
                 if nid in p.members:
                     self.procs[nid].stats = stats
         elif kind == control.READY:
+            p.ready_ns = time.monotonic_ns()
             self._set_state(p, "ready")
             if self.started_at:  # a restarted process joins a running graph at once
                 self._send(p.spec.name, control.START)

@@ -1,0 +1,1 @@
+"""An example emgflow plugin package: its node kinds are found through entry points."""
