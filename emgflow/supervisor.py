@@ -139,8 +139,7 @@ class Supervisor:
         kind = msg["t"]
         if kind == control.HB:
             for nid, stats in msg["stats"].items():
-                if nid in p.members:
-                    self.procs[nid].stats = stats
+                self.procs[self._member(p, {"node": nid})].stats = dict(stats)
         elif kind == control.READY:
             p.ready_ns = time.monotonic_ns()
             self._set_state(p, "ready")
@@ -148,17 +147,23 @@ class Supervisor:
                 self._send(p.spec.name, control.START)
                 self._set_state(p, "running")
         elif kind == control.DONE:
-            node = self.procs[msg["node"]] if msg["node"] in p.members else None
-            if node is not None:
-                node.stats, node.latency, node.state = msg["stats"], msg.get("latency", {}), "done"
+            node = self.procs[self._member(p, msg)]
+            node.stats, node.latency, node.state = dict(msg["stats"]), dict(msg.get("latency", {})), "done"
             if all(n.state == "done" for n in self._nodes(p)):
                 p.state = "done"
         elif kind == control.ERROR:
-            who = msg["node"] if msg["node"] in p.members else p.spec.name
+            who = msg["node"] if msg.get("node") in p.members else p.spec.name  # a process-level failure
             p.failed_node = who
             if who in self.procs:
-                self.procs[who].error = msg["tb"]
-            self.on_event(who, f"crashed: {msg['error']}\n{msg['tb'].rstrip()}")
+                self.procs[who].error = str(msg["tb"])
+            self.on_event(who, f"crashed: {msg['error']}\n{str(msg['tb']).rstrip()}")
+
+    @staticmethod
+    def _member(p: OsProcess, msg: dict[str, Any]) -> str:
+        node = msg.get("node")
+        if not isinstance(node, str) or node not in p.members:
+            raise control.ControlError(f"{p.spec.name}: no node {node!r} in this process")
+        return node
 
     def _consumers_of(self, p: OsProcess) -> set[str]:
         return {e.node for n in self.procs.values() for e in n.spec.inputs.values()
