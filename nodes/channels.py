@@ -11,8 +11,7 @@ from emgflow.message import Msg, StreamInfo
 from emgflow.node import Node
 from emgflow.params import Param
 from emgflow.ports import In, Out
-
-from .window import StreamGuard
+from emgflow.streaming import StreamGuard
 
 
 class Select(Node):

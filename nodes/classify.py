@@ -21,8 +21,7 @@ from emgflow.ml.serving import ENGINES, compile_net, missing_for
 from emgflow.node import Node
 from emgflow.params import Param
 from emgflow.ports import In, Out
-
-from .window import StreamGuard
+from emgflow.streaming import StreamGuard
 
 
 def describe_checkpoint(node: Node, inputs: Mapping[str, StreamInfo], task: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Amplitude envelopes: windowed RMS and MAV, per-sample rectification and causal moving average.
 
-The windowed kinds ride on ``emgflow.nodes.window.SlidingWindows``; so does ``moving_average``
+The windowed kinds ride on ``emgflow.streaming.SlidingWindows``; so does ``moving_average``
 (a step-1 window primed with ``window - 1`` zeros, so it yields one output per input sample).
 """
 
@@ -12,8 +12,7 @@ from emgflow.message import Msg
 from emgflow.node import Node
 from emgflow.params import Param
 from emgflow.ports import In, Out
-
-from .window import SlidingWindows, StreamGuard, WindowedNode
+from emgflow.streaming import SlidingWindows, StreamGuard, WindowedNode
 
 
 def rms(windows: np.ndarray) -> np.ndarray:

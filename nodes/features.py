@@ -23,8 +23,8 @@ import numpy as np
 from emgflow.errors import ParamError
 from emgflow.message import Msg, StreamInfo
 from emgflow.params import Param
+from emgflow.streaming import WindowedNode
 
-from .window import WindowedNode
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "HTD": ("MAV", "ZC", "SSC", "WL"),

@@ -13,7 +13,7 @@
 Every image node emits one row per window: ``(n, planes, frames, channels)`` for the
 classification images and ``(n, electrodes, frames)`` for exposures, ``start`` = window index.
 The pure functions below are the offline definitions; the nodes reuse them on the windows
-``emgflow.nodes.window.SlidingWindows`` cuts, so online equals offline.
+``emgflow.streaming.SlidingWindows`` cuts, so online equals offline.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import numpy as np
 from emgflow.errors import ParamError
 from emgflow.message import Msg
 from emgflow.params import Param
+from emgflow.streaming import SlidingWindows, WindowedNode, sliding_windows
 
-from .window import SlidingWindows, WindowedNode, sliding_windows
 
 NORMS = ("minmax", "log", "none")
 LOG_FLOOR = 0.01

@@ -15,9 +15,9 @@ import numpy as np
 from emgflow.errors import ParamError
 from emgflow.message import Msg
 from emgflow.params import Param
+from emgflow.streaming import WindowedNode
 
 from .envelope import mav
-from .window import WindowedNode
 
 
 def activation(windows: np.ndarray) -> np.ndarray:

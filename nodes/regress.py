@@ -17,9 +17,9 @@ from emgflow.ml.serving import ENGINES
 from emgflow.node import Node
 from emgflow.params import Param
 from emgflow.ports import In, Out
+from emgflow.streaming import StreamGuard
 
 from .classify import ServedModel, describe_checkpoint
-from .window import StreamGuard
 
 
 class Regress(Node):
