@@ -252,7 +252,7 @@ def test_hdemg_throughput_equals_offline(tmp_path, data_dir):
 def emulated_myo(tmp_path):
     """Start a MyoEmulator streaming ``emg`` behind the stable path tmp_path/bled112 (stopped after the test)."""
     pytest.importorskip("pyomyo")
-    from emgflow.nodes.myo_emulator import MyoEmulator
+    from emgflow.tools.myo_emulator import MyoEmulator
 
     started = []
 
@@ -268,7 +268,7 @@ def emulated_myo(tmp_path):
 
 
 def test_record_myo_keeps_every_sample_once_in_order(tmp_path, data_dir, emulated_myo):
-    from emgflow.nodes.myo_emulator import load_myo_emg
+    from emgflow.tools.myo_emulator import load_myo_emg
 
     recording = load_myo_emg(data_dir / "myo-readings-dataset/_readings_right_hand/12345-1/7.txt")
     emu = emulated_myo(recording)
