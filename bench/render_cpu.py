@@ -1,10 +1,11 @@
 """CPU share of every process of a running graph (from /proc), e.g. the hand renderer of the demo.
 
-    python bench/render_cpu.py graphs/demo-db5.yaml --set source.speed=1 --seconds 40 --out FILE.json
+    python bench/render_cpu.py graphs/demo-db5.yaml --set source.speed=1 --seconds 45 --window 5 38 --out FILE.json
 
 Runs ``emgflow run`` on the graph and samples /proc every 0.5 s; the share of a process is the CPU
-time (user + system) it used between its first and last sample over that wall time (1.0 = one
-core). Node processes are named by their node (``"name"`` in the runtime spec on their command
+time (user + system) it used between its first and last sample inside ``--window`` (seconds after
+the start; default: its whole life, start-up and end-of-stream work included) over that wall
+time (1.0 = one core). Node processes are named by their node (``"name"`` in the runtime spec on their command
 line); any other descendant (a private child) by its command line.
 """
 
@@ -63,15 +64,21 @@ def main() -> None:
     ap.add_argument("graph")
     ap.add_argument("--set", action="append", default=[], help="NODE.PARAM=VALUE, passed to emgflow run")
     ap.add_argument("--seconds", type=float, default=40.0, help="run time (emgflow run --duration)")
+    ap.add_argument("--window", type=float, nargs=2, default=(0.0, float("inf")), metavar=("FROM", "TO"),
+                    help="count only this span, seconds after the start (steady state: skip start-up and end)")
     ap.add_argument("--out", type=Path, help="JSON with the share of every process")
     args = ap.parse_args()
     cmd = [sys.executable, "-m", "emgflow.cli.app", "run", args.graph, "--quiet", "--duration", str(args.seconds),
            *(f"--set={s}" for s in args.set)]
     proc = subprocess.Popen(cmd)
+    start = time.monotonic()
     first: dict[int, tuple[float, float, str]] = {}
     last: dict[int, tuple[float, float]] = {}
     while proc.poll() is None:
         now = time.monotonic()
+        if not args.window[0] <= now - start <= args.window[1]:
+            time.sleep(0.5)
+            continue
         for pid in descendants(proc.pid):
             used, name = cpu_s(pid), label(pid)
             if used is None or name is None:
@@ -90,7 +97,7 @@ def main() -> None:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"graph": args.graph, "sets": args.set, "seconds": args.seconds,
-                                        "processes": shares}, indent=1))
+                                        "window_s": args.window, "processes": shares}, indent=1))
 
 
 if __name__ == "__main__":
