@@ -10,7 +10,7 @@ checks every stock node shares. Core module: imports nothing heavier than numpy.
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -70,6 +70,24 @@ class SlidingWindows:
         return out
 
 
+class TrailingWindows:
+    """The ``window`` newest samples at every input sample: one window per input row, samples
+    before the stream's start counting as zero (a causal filter's zero initial state)."""
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self._windows = SlidingWindows(window, 1)
+        self._primed = False
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        """``(len(x), window, channels)`` float64 windows, the k-th ending at row k of ``x``."""
+        x = np.asarray(x, dtype=np.float64)
+        if not self._primed:
+            self._windows.push(np.zeros((self.window - 1,) + x.shape[1:]))
+            self._primed = True
+        return self._windows.push(x)
+
+
 class StreamGuard:
     """Per-input sanity checks shared by the stock nodes: drop what cannot be processed, count why.
 
@@ -116,6 +134,56 @@ class StreamGuard:
         self.node.log.debug("dropped a message on %r: %s", self.port, detail)
 
 
+class RowwiseNode(Node):
+    """Base of the nodes that turn each checked message of one 2-D stream into as many rows
+    (``start`` kept): implement ``rows(data)``; returning None drops the message."""
+
+    in_ = In(help="samples x channels")
+    out = Out(help="one row per input row")
+
+    def rows(self, data: np.ndarray) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def setup(self) -> None:
+        self._guard = StreamGuard(self)
+
+    def process(self, msg: Msg) -> Msg | None:
+        accepted = self._guard.accept(msg)
+        if accepted is None:
+            return None
+        data, start = accepted
+        out = self.rows(data)
+        return None if out is None else msg.replace(data=out, start=start, trace=list(msg.trace))
+
+
+class WindowedInput:
+    """One input of a windowed node: checked by a :class:`StreamGuard`, cut by a
+    :class:`SlidingWindows` sized from the first message's rate (``node.sizes(rate)``).
+    ``rows`` turns the accepted rows into the rows that are windowed (default: as they are)."""
+
+    def __init__(self, node: "WindowedNode", port: str,
+                 rows: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        self.node, self.port, self.rows = node, port, rows
+        self.guard = StreamGuard(node, port)
+        self.windows: SlidingWindows | None = None
+
+    def push(self, msg: Msg) -> tuple[np.ndarray, int, float] | None:
+        """``(windows, first_window_index, output_rate)`` completed by ``msg``, or None when the
+        message was dropped (counted) or the window size cannot be known (``<port>.no_rate``)."""
+        accepted = self.guard.accept(msg)
+        if accepted is None:
+            return None
+        if self.windows is None:
+            sizes = self.node.sizes(msg.rate)
+            if sizes is None:
+                self.node.count(f"{self.port}.no_rate")
+                return None
+            self.windows = SlidingWindows(*sizes)
+        first = self.windows.next_window
+        rows = accepted[0] if self.rows is None else self.rows(accepted[0])
+        return self.windows.push(rows), first, msg.rate / self.windows.step
+
+
 class WindowedNode(Node):
     """Base of nodes that turn each sliding window of their input into one output row.
 
@@ -147,23 +215,11 @@ class WindowedNode(Node):
         return {name: StreamInfo(rate=rate, channels=self.out_width(info.channels)) for name in self.outputs}
 
     def setup(self) -> None:
-        self._guard = StreamGuard(self)
-        self._windows: SlidingWindows | None = None
+        self.windowed = WindowedInput(self, "in")
 
     def windows_of(self, msg: Msg) -> tuple[np.ndarray, int, float] | None:
         """``(windows, first_window_index, output_rate)`` completed by ``msg``, or None."""
-        accepted = self._guard.accept(msg)
-        if accepted is None:
-            return None
-        if self._windows is None:
-            sizes = self.sizes(msg.rate)
-            if sizes is None:
-                self.count("in.no_rate")
-                return None
-            self._windows = SlidingWindows(*sizes)
-        first = self._windows.next_window
-        windows = self._windows.push(accepted[0])
-        return windows, first, msg.rate / self._windows.step
+        return self.windowed.push(msg)
 
     def process(self, msg: Msg) -> Msg | None:
         got = self.windows_of(msg)

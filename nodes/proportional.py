@@ -74,7 +74,7 @@ class Proportional(WindowedNode):
 
     def _calibrate(self, windows: np.ndarray, first: int, rate: float) -> tuple[np.ndarray, int]:
         """Take the windows that fall in the calibration phases; return the ones after them."""
-        win = self._windows
+        win = self.windowed.windows
         last = (first + np.arange(len(windows))) * win.step + win.window - 1  # last sample of each window
         rest_end = round(self.rest_s * rate)
         max_end = rest_end + round(self.max_s * rate)

@@ -15,7 +15,7 @@ from emgflow.errors import ParamError
 from emgflow.message import Msg, StreamInfo
 from emgflow.params import Param
 from emgflow.ports import In, Out
-from emgflow.streaming import SlidingWindows, StreamGuard, WindowedNode, ms_to_samples
+from emgflow.streaming import WindowedInput, WindowedNode, ms_to_samples
 
 
 class Window(WindowedNode):
@@ -60,8 +60,7 @@ class Window(WindowedNode):
 
     def setup(self) -> None:
         super().setup()
-        self._label_guard = StreamGuard(self, "labels")
-        self._label_windows: SlidingWindows | None = None
+        self._labels = WindowedInput(self, "labels")
 
     def reduce(self, windows: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(windows)
@@ -71,21 +70,11 @@ class Window(WindowedNode):
         return None if result is None else {"out": result}
 
     def on_labels(self, msg: Msg) -> dict[str, Msg] | None:
-        accepted = self._label_guard.accept(msg)
-        if accepted is None:
+        got = self._labels.push(msg)
+        if got is None or not len(got[0]):
             return None
-        if self._label_windows is None:
-            sizes = self.sizes(msg.rate)
-            if sizes is None:
-                self.count("labels.no_rate")
-                return None
-            self._label_windows = SlidingWindows(*sizes)
-        first = self._label_windows.next_window
-        windows = self._label_windows.push(accepted[0])
-        if not len(windows):
-            return None
-        labels = window_labels(windows, self.label_mode)
-        return {"label": msg.replace(data=labels, rate=msg.rate / self._label_windows.step, start=first,
+        windows, first, rate = got
+        return {"label": msg.replace(data=window_labels(windows, self.label_mode), rate=rate, start=first,
                                      meta=dict(msg.meta), trace=list(msg.trace))}
 
 
