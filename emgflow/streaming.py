@@ -1,11 +1,13 @@
-"""Streaming primitives every stock node shares: sliding windows and input checks.
+"""Streaming primitives every stock node shares: sliding windows, input checks, node bases.
 
 Window ``k`` covers input samples ``[k*step, k*step + window)`` and is emitted as soon as its
 last sample arrives. ``sliding_windows`` is the offline definition; ``SlidingWindows`` gives
 exactly the same windows from a stream cut into arbitrary chunks. Both return arrays shaped
-``(n_windows, window, channels)``. ``WindowedNode`` is the base of the nodes that reduce each
-window to one output row (rms, mav, features, proportional, ...) and ``StreamGuard`` the input
-checks every stock node shares. Core module: imports nothing heavier than numpy.
+``(n_windows, window, channels)``; ``TrailingWindows`` is the causal step-1 case, one window per
+input sample. ``StreamGuard`` holds the input checks every stock node shares, ``WindowedInput``
+a guarded input cut into windows. Bases: ``WindowedNode`` for the nodes that reduce each window
+to one output row (rms, mav, features, proportional, ...), ``RowwiseNode`` for those that map
+rows to rows (select, rectify, ...). Core module: imports nothing heavier than numpy.
 """
 
 from __future__ import annotations
