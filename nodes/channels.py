@@ -7,15 +7,13 @@ from typing import Mapping
 import numpy as np
 
 from emgflow.errors import ParamError
-from emgflow.message import Msg, StreamInfo
-from emgflow.node import Node
+from emgflow.message import StreamInfo
 from emgflow.params import Param
 from emgflow.ports import In, Out
+from emgflow.streaming import RowwiseNode
 
-from .window import StreamGuard
 
-
-class Select(Node):
+class Select(RowwiseNode):
     """Keep the listed channels, in the listed order (repeats allowed, negative indices count from the end)."""
 
     kind = "select"
@@ -42,15 +40,8 @@ class Select(Node):
             names = tuple(info.names[c] for c in self.channels) if info.names else None
         return {"out": StreamInfo(rate=info.rate, channels=len(self.channels), names=names)}
 
-    def setup(self) -> None:
-        self._guard = StreamGuard(self)
-
-    def process(self, msg: Msg) -> Msg | None:
-        accepted = self._guard.accept(msg)
-        if accepted is None:
-            return None
-        data, start = accepted
+    def rows(self, data: np.ndarray) -> np.ndarray | None:
         if self._bad_index(data.shape[1]) is not None:
             self.count("in.malformed")
             return None
-        return msg.replace(data=data[:, self._index], start=start, trace=list(msg.trace))
+        return data[:, self._index]

@@ -1,19 +1,16 @@
 """Amplitude envelopes: windowed RMS and MAV, per-sample rectification and causal moving average.
 
-The windowed kinds ride on ``emgflow.nodes.window.SlidingWindows``; so does ``moving_average``
-(a step-1 window primed with ``window - 1`` zeros, so it yields one output per input sample).
+The windowed kinds ride on ``emgflow.streaming.SlidingWindows``; ``moving_average`` on
+``emgflow.streaming.TrailingWindows`` (one window per input sample, zeros before the start).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from emgflow.message import Msg
-from emgflow.node import Node
 from emgflow.params import Param
-from emgflow.ports import In, Out
-
-from .window import SlidingWindows, StreamGuard, WindowedNode
+from emgflow.ports import Out
+from emgflow.streaming import RowwiseNode, TrailingWindows, WindowedNode
 
 
 def rms(windows: np.ndarray) -> np.ndarray:
@@ -45,22 +42,14 @@ class Mav(WindowedNode):
         return mav(windows)
 
 
-class Rectify(Node):
+class Rectify(RowwiseNode):
     """Full-wave rectification, sample by sample (float64 output)."""
 
     kind = "rectify"
-    in_ = In(help="samples x channels")
     out = Out(help="|input|, same rows")
 
-    def setup(self) -> None:
-        self._guard = StreamGuard(self)
-
-    def process(self, msg: Msg) -> Msg | None:
-        accepted = self._guard.accept(msg)
-        if accepted is None:
-            return None
-        data, start = accepted
-        return msg.replace(data=np.abs(data.astype(np.float64)), start=start, trace=list(msg.trace))
+    def rows(self, data: np.ndarray) -> np.ndarray:
+        return np.abs(data.astype(np.float64))
 
 
 class MovingAverage:
@@ -72,33 +61,23 @@ class MovingAverage:
 
     def __init__(self, window: int) -> None:
         self.window = window
-        self._windows = SlidingWindows(window, 1)
-        self._primed = False
+        self._windows = TrailingWindows(window)
 
     def push(self, x: np.ndarray) -> np.ndarray:
         """Averages for the rows of ``x`` (samples x channels), one output row per input row."""
-        x = np.asarray(x, dtype=np.float64)
-        if not self._primed:
-            self._windows.push(np.zeros((self.window - 1,) + x.shape[1:]))
-            self._primed = True
         return np.mean(self._windows.push(x), axis=1)
 
 
-class MovingAverageNode(Node):
+class MovingAverageNode(RowwiseNode):
     """Causal per-sample moving average (zero initial state); same rows as the input."""
 
     kind = "moving_average"
-    in_ = In(help="samples x channels")
     out = Out(help="moving average, same rows")
     window = Param(int, 40, ge=1, unit="samples", help="number of most recent samples averaged")
 
     def setup(self) -> None:
-        self._guard = StreamGuard(self)
+        super().setup()
         self._avg = MovingAverage(self.window)
 
-    def process(self, msg: Msg) -> Msg | None:
-        accepted = self._guard.accept(msg)
-        if accepted is None:
-            return None
-        data, start = accepted
-        return msg.replace(data=self._avg.push(data), start=start, trace=list(msg.trace))
+    def rows(self, data: np.ndarray) -> np.ndarray:
+        return self._avg.push(data)

@@ -23,8 +23,8 @@ import numpy as np
 from emgflow.errors import ParamError
 from emgflow.message import Msg, StreamInfo
 from emgflow.params import Param
+from emgflow.streaming import WindowedNode
 
-from .window import WindowedNode
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "HTD": ("MAV", "ZC", "SSC", "WL"),
@@ -232,6 +232,6 @@ class Features(WindowedNode):
     def process(self, msg: Msg) -> Msg | None:
         out = super().process(msg)
         if out is not None and not self._announced:
-            out.meta["features"] = feature_names(self._names, self._guard.width, self.ar_order)
+            out.meta["features"] = feature_names(self._names, self.windowed.guard.width, self.ar_order)
             self._announced = True
         return out

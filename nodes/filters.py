@@ -7,7 +7,7 @@ recording with the same initial state. Causal on purpose: ``filtfilt`` cannot ru
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import ClassVar, Mapping
 
 import numpy as np
 from scipy import signal
@@ -17,8 +17,8 @@ from emgflow.message import Msg, StreamInfo
 from emgflow.node import Node
 from emgflow.params import Param
 from emgflow.ports import In, Out
+from emgflow.streaming import StreamGuard
 
-from .window import StreamGuard
 
 INITS = ("zero", "steady")
 
@@ -134,28 +134,32 @@ class Bandpass(IirFilterNode):
         return signal.butter(self.order, [self.low, self.high], btype="bandpass", fs=rate, output="sos")
 
 
-class Highpass(IirFilterNode):
+class ButterworthEdge(IirFilterNode):
+    """Base of the one-corner Butterworth filters: subclasses set ``btype`` and a default cutoff."""
+
+    btype: ClassVar[str] = ""
+    cutoff = Param(float, gt=0, unit="Hz", help="-3 dB corner")
+    order = Param(int, 4, ge=1, le=12, help="Butterworth order")
+    corners = ("cutoff",)
+
+    def design(self, rate: float) -> np.ndarray:
+        return signal.butter(self.order, self.cutoff, btype=self.btype, fs=rate, output="sos")
+
+
+class Highpass(ButterworthEdge):
     """Butterworth high-pass (causal, state kept across chunks): removes offset and motion artefact."""
 
     kind = "highpass"
+    btype = "highpass"
     cutoff = Param(float, 20.0, gt=0, unit="Hz", help="-3 dB corner")
-    order = Param(int, 4, ge=1, le=12, help="Butterworth order")
-    corners = ("cutoff",)
-
-    def design(self, rate: float) -> np.ndarray:
-        return signal.butter(self.order, self.cutoff, btype="highpass", fs=rate, output="sos")
 
 
-class Lowpass(IirFilterNode):
+class Lowpass(ButterworthEdge):
     """Butterworth low-pass (causal, state kept across chunks)."""
 
     kind = "lowpass"
+    btype = "lowpass"
     cutoff = Param(float, 5.0, gt=0, unit="Hz", help="-3 dB corner")
-    order = Param(int, 4, ge=1, le=12, help="Butterworth order")
-    corners = ("cutoff",)
-
-    def design(self, rate: float) -> np.ndarray:
-        return signal.butter(self.order, self.cutoff, btype="lowpass", fs=rate, output="sos")
 
 
 class Notch(IirFilterNode):

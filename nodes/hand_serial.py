@@ -1,7 +1,7 @@
 """Drive a real hand over a serial port: Open Bionics Brunel ASCII or PSYONIC Ability Hand frames.
 
 Both encoders are pure functions (``brunel_line``, ``ability_position_frame``) so they can be
-checked without a port; the node only adds the port and the shared safety core (``nodes.hand``).
+checked without a port; the node only adds the port and the shared safety core (``emgflow.hand``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 
 from emgflow import Param, ParamError
-
-from .hand import HandCommand, HandOutput
+from emgflow.hand.output import HandCommand, HandOutput
 
 BRUNEL_EOL = b"\r"
 """Beetroot accepts CR or LF; its README sets the serial monitor to carriage return."""

@@ -8,8 +8,7 @@ import time
 from typing import Any
 
 from emgflow import Param
-
-from .hand import HandCommand, HandOutput
+from emgflow.hand.output import HandCommand, HandOutput
 
 
 def msgpack_payload(cmd: HandCommand, names: tuple[str, ...], seq: int) -> dict[str, Any]:

@@ -13,7 +13,7 @@
 Every image node emits one row per window: ``(n, planes, frames, channels)`` for the
 classification images and ``(n, electrodes, frames)`` for exposures, ``start`` = window index.
 The pure functions below are the offline definitions; the nodes reuse them on the windows
-``emgflow.nodes.window.SlidingWindows`` cuts, so online equals offline.
+``emgflow.streaming.SlidingWindows`` cuts, so online equals offline.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ from __future__ import annotations
 import numpy as np
 
 from emgflow.errors import ParamError
-from emgflow.message import Msg
 from emgflow.params import Param
+from emgflow.streaming import TrailingWindows, WindowedInput, WindowedNode, sliding_windows
 
-from .window import SlidingWindows, WindowedNode, sliding_windows
 
 NORMS = ("minmax", "log", "none")
 LOG_FLOOR = 0.01
@@ -116,15 +115,10 @@ class BandEnergy:
         if band not in WP_BANDS:
             raise ValueError(f"band must be one of {WP_BANDS}, got {band!r}")
         self.band = band
-        self._windows = SlidingWindows(self.span, 1)
-        self._primed = False
+        self._windows = TrailingWindows(self.span)
 
     def push(self, x: np.ndarray) -> np.ndarray:
         """log1p band energies, one row per input row: ``(len(x), channels)``."""
-        x = np.asarray(x, dtype=np.float64)
-        if not self._primed:
-            self._windows.push(np.zeros((self.span - 1,) + x.shape[1:]))
-            self._primed = True
         return np.log1p(band_energy(self._windows.push(x), self.band))
 
 
@@ -198,29 +192,16 @@ class WpImage(WindowedNode):
 
     def setup(self) -> None:
         super().setup()
-        self._energy = BandEnergy(self.band) if self.mode == "framewise" else None
-
-    def process(self, msg: Msg) -> Msg | None:
-        if self._energy is None:
-            return super().process(msg)
-        accepted = self._guard.accept(msg)
-        if accepted is None:
-            return None
-        x = np.asarray(accepted[0], dtype=np.float64)
-        if self._windows is None:
-            self._windows = SlidingWindows(self.window, self.step)
-        first = self._windows.next_window
-        # Window the samples and their band energies together so both planes share window indices.
-        both = self._windows.push(np.concatenate([x, self._energy.push(x)], axis=1))
-        if not len(both):
-            return None
-        c = x.shape[1]
-        images = wp_image(both[..., :c], self.mode, self.norm, energy_windows=both[..., c:])
-        return msg.replace(data=images, rate=msg.rate / self.step, start=first, meta=dict(msg.meta),
-                           trace=list(msg.trace))
+        if self.mode == "framewise":
+            # Window the samples and their band energies together so both planes share window indices.
+            energy = BandEnergy(self.band)
+            self.windowed = WindowedInput(self, "in", lambda x: np.concatenate([x, energy.push(x)], axis=1))
 
     def reduce(self, windows: np.ndarray) -> np.ndarray:
-        return wp_image(windows, self.mode, self.norm)
+        if self.mode != "framewise":
+            return wp_image(windows, self.mode, self.norm)
+        c = windows.shape[2] // 2
+        return wp_image(windows[..., :c], self.mode, self.norm, energy_windows=windows[..., c:])
 
 
 class LongExposure(WindowedNode):

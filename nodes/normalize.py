@@ -22,8 +22,8 @@ from emgflow.message import Msg, StreamInfo
 from emgflow.node import Node
 from emgflow.params import Param
 from emgflow.ports import In, Out
+from emgflow.streaming import StreamGuard
 
-from .window import StreamGuard
 
 METHODS = ("zscore", "minmax")
 

@@ -15,9 +15,9 @@ import numpy as np
 from emgflow.errors import ParamError
 from emgflow.message import Msg
 from emgflow.params import Param
+from emgflow.streaming import WindowedNode
 
 from .envelope import mav
-from .window import WindowedNode
 
 
 def activation(windows: np.ndarray) -> np.ndarray:
@@ -74,7 +74,7 @@ class Proportional(WindowedNode):
 
     def _calibrate(self, windows: np.ndarray, first: int, rate: float) -> tuple[np.ndarray, int]:
         """Take the windows that fall in the calibration phases; return the ones after them."""
-        win = self._windows
+        win = self.windowed.windows
         last = (first + np.arange(len(windows))) * win.step + win.window - 1  # last sample of each window
         rest_end = round(self.rest_s * rate)
         max_end = rest_end + round(self.max_s * rate)

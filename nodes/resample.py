@@ -11,9 +11,9 @@ from emgflow.message import Msg, StreamInfo
 from emgflow.node import Node
 from emgflow.params import Param
 from emgflow.ports import In, Out
+from emgflow.streaming import StreamGuard
 
 from .filters import SosFilter
-from .window import StreamGuard
 
 
 def antialias(factor: int, order: int = 8, cutoff: float = 0.8) -> np.ndarray:

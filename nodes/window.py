@@ -1,11 +1,7 @@
-"""Sliding windows over a sample stream: the one windowing mechanism every windowed node uses.
+"""The ``window`` node: publishes the sliding windows themselves (and one label per window).
 
-Window ``k`` covers input samples ``[k*step, k*step + window)`` and is emitted as soon as its
-last sample arrives. ``sliding_windows`` is the offline definition; ``SlidingWindows`` gives
-exactly the same windows from a stream cut into arbitrary chunks. Both return arrays shaped
-``(n_windows, window, channels)``. ``WindowedNode`` is the base of the nodes that reduce each
-window to one output row (rms, mav, features, proportional, ...), ``Window`` the node that
-publishes the windows themselves, and ``StreamGuard`` the input checks every stock node shares.
+The windowing mechanism itself lives in ``emgflow.streaming``; this module adds only the node
+kind and ``window_labels``.
 """
 
 from __future__ import annotations
@@ -17,168 +13,9 @@ from scipy import stats
 
 from emgflow.errors import ParamError
 from emgflow.message import Msg, StreamInfo
-from emgflow.node import Node
 from emgflow.params import Param
 from emgflow.ports import In, Out
-
-
-def sliding_windows(x: np.ndarray, window: int, step: int) -> np.ndarray:
-    """All complete windows of ``x`` (samples x channels): ``(n_windows, window, channels)`` view."""
-    x = np.asarray(x)
-    if len(x) < window:
-        return np.empty((0, window) + x.shape[1:], dtype=x.dtype)
-    view = np.lib.stride_tricks.sliding_window_view(x, window, axis=0)[::step]
-    return np.moveaxis(view, -1, 1)
-
-
-class SlidingWindows:
-    """Stateful twin of ``sliding_windows``: feed chunks, get each window once, when it completes.
-
-    Keeps only the samples that a future window still needs, indexed by absolute sample
-    number, so no window is dropped or repeated whatever the chunk sizes (including a
-    ``step`` larger than ``window``, where samples between windows are skipped).
-    """
-
-    def __init__(self, window: int, step: int) -> None:
-        if window < 1 or step < 1:
-            raise ValueError(f"window and step must be >= 1 (got window={window}, step={step})")
-        self.window, self.step = window, step
-        self.next_window = 0
-        """Index of the next window to complete."""
-        self.samples_seen = 0
-        self._tail: np.ndarray | None = None  # the newest samples a future window still needs
-
-    def push(self, x: np.ndarray) -> np.ndarray:
-        """Append ``x`` (samples x channels); return the windows it completes, oldest first.
-
-        The first returned window has index ``next_window`` as it was before the call. The
-        result may be a view of ``x`` or of internal memory: copy it to keep it past the next push.
-        """
-        x = np.asarray(x)
-        buf = x if self._tail is None else np.concatenate([self._tail, x], axis=0)
-        self.samples_seen += len(x)
-        buf_start = self.samples_seen - len(buf)  # absolute index of buf[0]
-        # Window k is complete once k*step + window <= samples_seen.
-        n_ready = max(0, (self.samples_seen - self.window) // self.step + 1 - self.next_window)
-        first = self.next_window * self.step - buf_start
-        if n_ready:
-            out = sliding_windows(buf[first:first + (n_ready - 1) * self.step + self.window],
-                                  self.window, self.step)
-        else:
-            out = np.empty((0, self.window) + buf.shape[1:], dtype=buf.dtype)
-        self.next_window += n_ready
-        keep = min(self.next_window * self.step - buf_start, len(buf))  # beyond len: skipped samples
-        self._tail = buf[keep:].copy()
-        return out
-
-
-class StreamGuard:
-    """Per-input sanity checks shared by the stock nodes: drop what cannot be processed, count why.
-
-    Accepts 2-D numeric data (``ndim=2``, rows = samples) of a constant width. A message that
-    starts before the expected index repeats rows already seen: those rows are cut (counted
-    ``overlap``; a full repeat is ``duplicate``). One that starts later means rows were lost
-    upstream: counted ``gap`` (in rows) and processed as if contiguous, because a node cannot
-    invent the missing samples.
-    """
-
-    def __init__(self, node: Node, port: str = "in", ndim: int = 2) -> None:
-        self.node, self.port, self.ndim = node, port, ndim
-        self.width: int | None = None
-        self.expected: int | None = None
-
-    def accept(self, msg: Msg) -> tuple[np.ndarray, int] | None:
-        """``(data, start)`` ready to process, or None when the message was dropped (and counted)."""
-        data = msg.data
-        if not isinstance(data, np.ndarray) or data.ndim != self.ndim or data.dtype.kind not in "biuf":
-            shape = getattr(data, "shape", type(data).__name__)
-            self._drop("malformed", f"expected {self.ndim}-D numeric data, got {shape}")
-            return None
-        if self.width is None:
-            self.width = data.shape[-1]
-        elif data.shape[-1] != self.width:
-            self._drop("malformed", f"width changed from {self.width} to {data.shape[-1]}")
-            return None
-        start = msg.start
-        if self.expected is not None and start != self.expected:
-            if start > self.expected:
-                self.node.count(f"{self.port}.gap", start - self.expected)
-            else:
-                seen = min(self.expected - start, len(data))
-                data, start = data[seen:], start + seen
-                if not len(data):
-                    self.node.count(f"{self.port}.duplicate")
-                    return None
-                self.node.count(f"{self.port}.overlap", seen)
-        self.expected = start + len(data)
-        return data, start
-
-    def _drop(self, why: str, detail: str) -> None:
-        self.node.count(f"{self.port}.{why}")
-        self.node.log.debug("dropped a message on %r: %s", self.port, detail)
-
-
-class WindowedNode(Node):
-    """Base of nodes that turn each sliding window of their input into one output row.
-
-    Subclasses implement ``reduce(windows) -> (n_windows, ...)``. Output ``start`` is the window
-    index and the output rate is ``input rate / step``. A window is published in the call that
-    delivers its last sample; a trailing incomplete window is never published (as offline).
-    """
-
-    in_ = In(help="samples x channels")
-    out = Out(help="one row per window")
-    window = Param(int, 40, ge=1, unit="samples", help="window length")
-    step = Param(int, 8, ge=1, unit="samples", help="hop between consecutive window starts")
-
-    def sizes(self, rate: float) -> tuple[int, int] | None:
-        """(window, step) in samples for a stream of this rate; None when it cannot be known."""
-        return self.window, self.step
-
-    def out_width(self, channels: int | None) -> int | None:
-        """Output columns for this many input channels."""
-        return channels
-
-    def reduce(self, windows: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def describe(self, inputs: Mapping[str, StreamInfo]) -> dict[str, StreamInfo]:
-        info = inputs.get("in", StreamInfo())
-        sizes = self.sizes(info.rate) if info.rate else None
-        rate = info.rate / sizes[1] if sizes and info.rate else None
-        return {name: StreamInfo(rate=rate, channels=self.out_width(info.channels)) for name in self.outputs}
-
-    def setup(self) -> None:
-        self._guard = StreamGuard(self)
-        self._windows: SlidingWindows | None = None
-
-    def windows_of(self, msg: Msg) -> tuple[np.ndarray, int, float] | None:
-        """``(windows, first_window_index, output_rate)`` completed by ``msg``, or None."""
-        accepted = self._guard.accept(msg)
-        if accepted is None:
-            return None
-        if self._windows is None:
-            sizes = self.sizes(msg.rate)
-            if sizes is None:
-                self.count("in.no_rate")
-                return None
-            self._windows = SlidingWindows(*sizes)
-        first = self._windows.next_window
-        windows = self._windows.push(accepted[0])
-        return windows, first, msg.rate / self._windows.step
-
-    def process(self, msg: Msg) -> Msg | None:
-        got = self.windows_of(msg)
-        if got is None or not len(got[0]):
-            return None
-        windows, first, rate = got
-        return msg.replace(data=self.reduce(windows), rate=rate, start=first,
-                           meta=dict(msg.meta), trace=list(msg.trace))
-
-
-def ms_to_samples(ms: float, rate: float) -> int:
-    """Nearest whole number of samples for a duration (at least 1)."""
-    return max(1, int(round(ms * rate / 1000.0)))
+from emgflow.streaming import WindowedInput, WindowedNode, ms_to_samples
 
 
 class Window(WindowedNode):
@@ -223,8 +60,7 @@ class Window(WindowedNode):
 
     def setup(self) -> None:
         super().setup()
-        self._label_guard = StreamGuard(self, "labels")
-        self._label_windows: SlidingWindows | None = None
+        self._labels = WindowedInput(self, "labels")
 
     def reduce(self, windows: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(windows)
@@ -234,21 +70,11 @@ class Window(WindowedNode):
         return None if result is None else {"out": result}
 
     def on_labels(self, msg: Msg) -> dict[str, Msg] | None:
-        accepted = self._label_guard.accept(msg)
-        if accepted is None:
+        got = self._labels.push(msg)
+        if got is None or not len(got[0]):
             return None
-        if self._label_windows is None:
-            sizes = self.sizes(msg.rate)
-            if sizes is None:
-                self.count("labels.no_rate")
-                return None
-            self._label_windows = SlidingWindows(*sizes)
-        first = self._label_windows.next_window
-        windows = self._label_windows.push(accepted[0])
-        if not len(windows):
-            return None
-        labels = window_labels(windows, self.label_mode)
-        return {"label": msg.replace(data=labels, rate=msg.rate / self._label_windows.step, start=first,
+        windows, first, rate = got
+        return {"label": msg.replace(data=window_labels(windows, self.label_mode), rate=rate, start=first,
                                      meta=dict(msg.meta), trace=list(msg.trace))}
 
 

@@ -30,7 +30,7 @@ def myo_emulator(
     EMG starts when the host enables it: RATE samples per second, two per notification.
     """
     from emgflow.recordings import RecordingError
-    from emgflow.nodes.myo_emulator import MyoEmulator, load_myo_emg
+    from emgflow.tools.myo_emulator import MyoEmulator, load_myo_emg
 
     try:
         emg = load_myo_emg(recording)

@@ -11,7 +11,7 @@ from emgflow.errors import ParamError
 from emgflow.message import StreamInfo
 from emgflow.testing import chunk, concat, run_node
 from emgflow.nodes.features import DEVICE_THRESHOLDS, Features, expand, extract, feature_names
-from emgflow.nodes.window import sliding_windows
+from emgflow.streaming import sliding_windows
 
 ALL = ["MAV", "RMS", "WL", "ZC", "SSC", "VAR", "IAV", "WAMP", "LD", "AR", "ACT", "MOB", "COMP", "LS", "MFL", "MSR"]
 

@@ -1,4 +1,4 @@
-"""The hand models and the safety core shared by every hand output (nodes/hand.py).
+"""The hand models and the safety core shared by every hand output (emgflow/hand/).
 
 Time is explicit: a fake ``now_ns`` clock is injected, so nothing here sleeps or times anything.
 """
@@ -11,8 +11,9 @@ import scipy.io as sio
 
 from emgflow import Msg, ParamError, StreamInfo
 from emgflow.data import data_path
-from emgflow.nodes.hand import (GESTURE_PRESETS, GRIPS, MODELS, HandCommand, HandOutput, HandSafety,
-                        resolve_gestures)
+from emgflow.hand.models import GESTURE_PRESETS, GRIPS, MODELS, resolve_gestures
+from emgflow.hand.output import HandCommand, HandOutput
+from emgflow.hand.safety import HandSafety
 
 from .fake_clock import MS, FakeClock
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from emgflow import Msg, ParamError
-from emgflow.nodes.hand import MODELS
+from emgflow.hand.models import MODELS
 from emgflow.nodes.hand_serial import HandSerial, ability_position_frame, ppp_stuff
 
 from .fake_clock import MS, FakeClock

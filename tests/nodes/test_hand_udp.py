@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from emgflow import Msg
-from emgflow.nodes.hand import MODELS
+from emgflow.hand.models import MODELS
 from emgflow.nodes.hand_udp import HandUdp
 
 from .fake_clock import MS, FakeClock

@@ -12,7 +12,7 @@ from emgflow.testing import chunk, concat, run_node
 from emgflow.nodes.envelope import rms
 from emgflow.nodes.images import (WP_BANDS, BandEnergy, EmgImage, LongExposure, WpImage, band_energy, emg_image,
                           long_exposure, minmax, wp_images_offline, wp_tree15)
-from emgflow.nodes.window import sliding_windows
+from emgflow.streaming import sliding_windows
 
 
 @pytest.fixture(scope="module")

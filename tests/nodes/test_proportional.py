@@ -10,7 +10,7 @@ from emgflow.errors import ParamError
 from emgflow.message import StreamInfo
 from emgflow.testing import chunk, concat, run_node
 from emgflow.nodes.proportional import Proportional, activation, intensity
-from emgflow.nodes.window import sliding_windows
+from emgflow.streaming import sliding_windows
 
 RATE = 200.0
 

@@ -12,7 +12,7 @@ from emgflow.message import StreamInfo
 from emgflow.testing import chunk, concat, run_node
 from emgflow.nodes.features import DEVICE_THRESHOLDS, extract
 from emgflow.nodes.vote import NO_DECISION, Vote, decisions, segment_vote, vote
-from emgflow.nodes.window import sliding_windows
+from emgflow.streaming import sliding_windows
 
 
 @pytest.fixture(scope="module")

@@ -1,15 +1,16 @@
-"""Window node and SlidingWindows: every window exactly once, whatever the chunking, with labels."""
+"""Window node: every window exactly once, whatever the chunking, with labels (SlidingWindows itself:
+tests/core/test_streaming.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.io as sio
 
 from emgflow.errors import ParamError
 from emgflow.message import StreamInfo
+from emgflow.nodes.window import Window
+from emgflow.streaming import sliding_windows
 from emgflow.testing import chunk, concat, run_node
-from emgflow.nodes.window import SlidingWindows, Window, sliding_windows
 
 RATE = 200.0
 
@@ -20,20 +21,6 @@ def readings(data_dir):
     a = np.loadtxt(data_dir / "myo-readings-dataset/_readings_right_hand/12345-1/7.txt", delimiter=",",
                    dtype=np.int64)
     return a[:6000, :8], a[:6000, 8:9]
-
-
-@pytest.mark.parametrize("window,step", [(40, 8), (50, 50), (10, 25), (1, 1)])
-def test_sliding_windows_any_chunking_matches_offline(readings, window, step):
-    emg, _ = readings
-    rng = np.random.default_rng(window * 100 + step)
-    sw, parts, i = SlidingWindows(window, step), [], 0
-    while i < len(emg):
-        n = int(rng.integers(0, 3 * window + 2))  # includes empty and window-spanning chunks
-        parts.append(sw.push(emg[i:i + n]).copy())
-        i += n
-    expected = np.moveaxis(np.lib.stride_tricks.sliding_window_view(emg, window, axis=0)[::step], -1, 1)
-    np.testing.assert_array_equal(np.concatenate(parts), expected)
-    assert sw.next_window == len(expected)
 
 
 def test_window_node_outputs_stacked_windows_and_labels(readings):

@@ -22,23 +22,18 @@ has the protocol's shape but is not the armband's own smoothing.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
-import os
-import queue
-import select
 import struct
-import threading
 import time
-import tty
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from emgflow.nodes.myo import (COMMAND_HANDLE, EMG_HANDLES, FIRMWARE_HANDLE, IMU_HANDLE, MYO_UUID, NAME_HANDLE,
-                       PREPROCESSED_HANDLE, mac_to_wire)
+from emgflow.devices.myo import (COMMAND_HANDLE, EMG_HANDLES, FIRMWARE_HANDLE, IMU_HANDLE, MYO_UUID, NAME_HANDLE,
+                                 PREPROCESSED_HANDLE, mac_to_wire)
+
+from .pty_device import PtyDevice
 
 log = logging.getLogger("emgflow.myo_emulator")
 
@@ -46,8 +41,6 @@ BATTERY_HANDLE = 0x11
 REASON_SUPERVISION_TIMEOUT = 0x0208
 REASON_LOCAL_HOST = 0x0216
 NOT_CONNECTED = 0x0186
-OUTBUF_LIMIT = 1 << 16
-"""Bytes the emulator holds back when nobody reads the pty; beyond this it drops output (counted)."""
 
 RESTING_IMU = np.array([[16384, 0, 0, 0, 0, 0, 2048, 0, 0, 0]], np.int16)
 """Identity orientation, 1 g on z, no rotation: (quat w x y z, acc x y z, gyro x y z) raw units."""
@@ -71,7 +64,7 @@ def attribute_value(handle: int, value: bytes, kind: int = 1, conn: int = 0) -> 
     return event(4, 5, struct.pack("<BHBB", conn, handle, kind, len(value)) + value)
 
 
-class MyoEmulator:
+class MyoEmulator(PtyDevice):
     """A Myo behind a BLED112 on a pty. ``start()`` returns the device path to give pyomyo.
 
     ``emg``: (N, 8) int8-range samples (a real recording). ``rate``: the device's sample rate
@@ -94,10 +87,10 @@ class MyoEmulator:
         self.imu = RESTING_IMU if imu is None else np.asarray(imu).astype(np.int16)
         if self.imu.ndim != 2 or self.imu.shape[1] != 10:
             raise ValueError(f"imu must be (M, 10) int16 rows (quat, acc, gyro), got shape {self.imu.shape}")
+        self.address = mac_to_wire(address)
+        super().__init__(link, "emulated Myo")
         self.rate = float(rate)
         self.loop = loop
-        self.link = Path(link) if link is not None else None
-        self.address = mac_to_wire(address)
         self.firmware = firmware
         self.command_latency = command_latency
         self.conn_interval = conn_interval
@@ -108,70 +101,21 @@ class MyoEmulator:
         """Numbers of the EMG notifications that lost bytes to ``drop_bytes``."""
         self.modes_set: list[int] = []
         """EMG mode of every set-mode write, in order (0 none, 1 preprocessed, 2 filtered, 3 raw)."""
-        self.dropped_output = 0
-        """Bytes thrown away because nobody read the pty (beyond ``OUTBUF_LIMIT``)."""
         self.connections = 0
         """BLE connections the host opened."""
 
-        self._master: int | None = None
-        self._slave: int | None = None
-        self._slave_path = ""
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self._wake_r, self._wake_w = os.pipe()
-        self._inbuf = b""
-        self._outbuf = b""
-        self._timers: list[tuple[int, int, Callable[[], None]]] = []
-        self._order = itertools.count()
         self._reset_link_state()
         self._t0: int | None = None
         self._next_emg = self._next_imu = 0
         self._drop: tuple[int, int] | None = None
         self._scan_at: int | None = None
 
-    # --- control --------------------------------------------------------------------------------
-    @property
-    def path(self) -> str:
-        """The device path to open: ``link`` when given, else the pty slave."""
-        return str(self.link) if self.link is not None else self._slave_path
-
+    # --- ground truth ---------------------------------------------------------------------------
     def acquisition_ns(self, sample: int) -> int:
         """When the device acquired sample ``sample`` (``now_ns`` clock): the ground truth for timestamps."""
         if self._t0 is None:
             raise RuntimeError("EMG streaming has not started")
         return self._t0 + round(sample * 1e9 / self.rate)
-
-    def start(self) -> str:
-        if self._thread is not None:
-            raise RuntimeError("emulator already started")
-        self._open_pty()
-        self._thread = threading.Thread(target=self._run, name="myo-emulator", daemon=True)
-        self._thread.start()
-        return self.path
-
-    def stop(self) -> None:
-        """Stop the thread and close the pty (idempotent)."""
-        if self._wake_w < 0:
-            return
-        self._stop.set()
-        os.write(self._wake_w, b"x")
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._close_pty()
-        for fd in (self._wake_r, self._wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._wake_r = self._wake_w = -1
-
-    def __enter__(self) -> "MyoEmulator":
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # --- faults ---------------------------------------------------------------------------------
     def drop_bytes(self, count: int = 1, offset: int = 12) -> None:
@@ -182,130 +126,19 @@ class MyoEmulator:
         """The armband drops the BLE link (out of range): event 3/4, streaming stops."""
         self._call(lambda: self._drop_link(reason) if self._conn else None)
 
-    def vanish(self) -> None:
-        """The dongle is unplugged: the pty closes and the device path disappears."""
-        self._call(self._vanish)
-
-    def replug(self) -> None:
-        """The dongle comes back: a fresh pty behind ``link`` (required, as pty names change)."""
-        if self.link is None:
-            raise RuntimeError("replug needs link=: a new pty gets a new /dev/pts name")
-        self._call(lambda: None if self._master is not None else self._open_pty())
-
-    def _call(self, fn: Callable[[], None]) -> None:
-        self._calls.put(fn)
-        os.write(self._wake_w, b"x")
-
-    # --- pty ------------------------------------------------------------------------------------
-    def _open_pty(self) -> None:
-        master, slave = os.openpty()
-        tty.setraw(slave)  # no echo or line editing before pyserial configures the port
-        os.set_blocking(master, False)
-        self._master, self._slave, self._slave_path = master, slave, os.ttyname(slave)
-        self._inbuf = self._outbuf = b""
-        if self.link is not None:
-            self.link.unlink(missing_ok=True)
-            self.link.symlink_to(self._slave_path)
-        log.info("emulated BLED112 on %s", self.path)
-
-    def _close_pty(self) -> None:
-        for fd in (self._master, self._slave):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        self._master = self._slave = None
-        if self.link is not None and self.link.is_symlink():
-            self.link.unlink()
-
     def _vanish(self) -> None:
-        self._close_pty()
+        super()._vanish()
         self._reset_link_state()
         self._scan_at = None
-        self._timers.clear()
-        log.info("emulated dongle vanished")
 
-    # --- main loop ------------------------------------------------------------------------------
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            now = time.monotonic_ns()
-            wait_ns = min([self._next_due(), 50_000_000 + now]) - now
-            rlist = [self._wake_r] + ([self._master] if self._master is not None else [])
-            wlist = [self._master] if self._master is not None and self._outbuf else []
-            readable, writable, _ = select.select(rlist, wlist, [], max(0.0, wait_ns / 1e9))
-            if self._wake_r in readable:
-                os.read(self._wake_r, 4096)
-                while not self._calls.empty():
-                    self._calls.get()()
-            if self._master is not None and self._master in readable:
-                try:
-                    self._inbuf += os.read(self._master, 4096)
-                except OSError:  # EIO: no slave open (cannot happen while we hold one), or closed
-                    pass
-                self._parse_commands()
-            self._fire_due(time.monotonic_ns())
-            self._flush()
-
-    def _next_due(self) -> int:
-        dues = [self._timers[0][0]] if self._timers else []
-        if self._scan_at is not None:
-            dues.append(self._scan_at)
+    def _streams(self) -> list[tuple[int, Callable[[], None]]]:
+        streams = [] if self._scan_at is None else [(self._scan_at, self._send_scan_responses)]
         if self._t0 is not None and self._conn:
-            dues += [self._emg_due(self._next_emg), self._imu_due(self._next_imu)]
-        return min(dues, default=time.monotonic_ns() + 50_000_000)
-
-    def _later(self, delay_s: float, fn: Callable[[], None]) -> None:
-        heapq.heappush(self._timers, (time.monotonic_ns() + int(delay_s * 1e9), next(self._order), fn))
-
-    def _fire_due(self, now: int) -> None:
-        """Run due timers and stream due notifications, in time order."""
-        while True:
-            candidates = []
-            if self._timers and self._timers[0][0] <= now:
-                candidates.append((self._timers[0][0], 0))
-            if self._scan_at is not None and self._scan_at <= now:
-                candidates.append((self._scan_at, 1))
-            if self._t0 is not None and self._conn:
-                if self._emg_due(self._next_emg) <= now:
-                    candidates.append((self._emg_due(self._next_emg), 2))
-                if self._imu_due(self._next_imu) <= now:
-                    candidates.append((self._imu_due(self._next_imu), 3))
-            if not candidates:
-                return
-            _, which = min(candidates)
-            if which == 0:
-                heapq.heappop(self._timers)[2]()
-            elif which == 1:
-                self._send_scan_responses()
-            elif which == 2:
-                self._send_emg()
-            else:
-                self._send_imu()
-
-    def _write(self, data: bytes) -> None:
-        if self._master is None:
-            return
-        if len(self._outbuf) + len(data) > OUTBUF_LIMIT:
-            self.dropped_output += len(data)
-            return
-        self._outbuf += data
-        self._flush()
-
-    def _flush(self) -> None:
-        if self._master is None or not self._outbuf:
-            return
-        try:
-            n = os.write(self._master, self._outbuf)
-        except BlockingIOError:
-            return
-        except OSError:  # the pty went away under us
-            self._outbuf = b""
-            return
-        self._outbuf = self._outbuf[n:]
+            streams += [(self._emg_due(self._next_emg), self._send_emg), (self._imu_due(self._next_imu), self._send_imu)]
+        return streams
 
     # --- BGAPI commands -------------------------------------------------------------------------
-    def _parse_commands(self) -> None:
+    def _received(self) -> None:
         buf = self._inbuf
         while len(buf) >= 4:
             if buf[0] != 0x00:  # not a command header: resynchronise byte by byte

@@ -1,0 +1,1 @@
+"""Device protocols that more than one part of emgflow speaks (a node and its emulator)."""

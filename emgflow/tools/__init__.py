@@ -1,0 +1,1 @@
+"""Tools that run beside graphs, not in them (device emulators)."""
