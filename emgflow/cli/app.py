@@ -36,9 +36,10 @@ app.command("graph")(graph.graph)
 app.add_typer(bench.app, name="bench")
 app.command("myo-emulator")(myo.myo_emulator)
 # --- further commands (registered by their modules' owners) ---
-from . import eval as eval_cmd, train as train_cmd  # noqa: E402  (ML commands; torch loads inside them)
+from . import eval as eval_cmd, export as export_cmd, train as train_cmd  # noqa: E402  (ML commands; torch loads inside them)
 app.command("train")(train_cmd.train)
 app.command("eval")(eval_cmd.eval_)
+app.command("export")(export_cmd.export)
 
 
 def main() -> None:

@@ -46,12 +46,17 @@ def save(ckpt: dict[str, Any], path: str | Path) -> Path:
 
 
 def load(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True`` and check its format."""
-    import torch
-
+    """Read a checkpoint with ``weights_only=True`` and check its format; an exported ``.onnx``
+    model (``emgflow export``) gives its description, without weights and without torch."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    if path.suffix == ".onnx":
+        from .deploy import read
+
+        return read(path)
+    import torch
+
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for a corrupt or foreign file

@@ -3,7 +3,8 @@
 Both load a checkpoint, check the stream against it at validation, compile it for an engine
 (``emgflow.ml.serving``), warm it up in ``setup`` and take rows shaped as the checkpoint's
 pipeline makes them; this is that shared part, so a new serving node adds only its outputs.
-torch and onnxruntime are imported by the engines, in ``setup``.
+torch and onnxruntime are imported by the engines, in ``setup``; a model exported to ``.onnx``
+(``emgflow.ml.deploy``) is served by ONNX Runtime without torch.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from emgflow.params import Param
 from emgflow.streaming import StreamGuard
 
 from .checkpoint import CheckpointError, check_stream, load, model_from
-from .serving import ENGINES, compile_net, missing_for
+from .serving import ENGINES, compile_net, missing_for, onnx_engine
 
 
 class ServedModel:
@@ -32,7 +33,11 @@ class ServedModel:
         self.shape = tuple(self.ckpt["stream"]["shape"])
         self.rate = float(self.ckpt["stream"]["rate"])
         self.checked_rate = False
-        self.run = compile_net(model_from(self.ckpt), self.shape, task == "regress", engine, threads)
+        recurrent = task == "regress"
+        if "deployed" in self.ckpt:  # an exported .onnx file: ONNX Runtime alone, no torch
+            self.run = onnx_engine(self.ckpt["deployed"], recurrent, threads)
+        else:
+            self.run = compile_net(model_from(self.ckpt), self.shape, recurrent, engine, threads)
         zeros = np.zeros((1,) + self.shape, dtype=np.float32)
         for _ in range(warmup):
             self.run(zeros, None) if task == "regress" else self.run(zeros)
@@ -50,7 +55,8 @@ class ServedNode(Node):
     task: ClassVar[str] = ""
     """The checkpoint's task: ``classify`` or ``regress``."""
 
-    model = Param(str, help="checkpoint file written by `emgflow train`", path=True)
+    model = Param(str, help="checkpoint written by `emgflow train` (.pt), or its `emgflow export` (.onnx: "
+                            "served without torch)", path=True)
     threads = Param(int, 1, ge=1, help="intra-op threads for inference")
     warmup = Param(int, 3, ge=0, help="dummy inferences run in setup, before the first real row")
     engine = Param(str, "onnx", choices=ENGINES, help="onnx (ONNX Runtime, fastest), torchscript or eager "
@@ -65,6 +71,8 @@ class ServedNode(Node):
                                        f"or engine: torchscript")
         try:
             ckpt = load(self.model)
+            if "deployed" in ckpt and self.engine != "onnx":
+                raise CheckpointError(f"{self.model} is an exported ONNX model: it runs with engine: onnx only")
             info = inputs.get("in", StreamInfo())
             check_stream(ckpt, rate=info.rate, channels=info.channels, task=self.task)
         except CheckpointError as exc:

@@ -4,7 +4,8 @@ Three engines give the same outputs (to float rounding; tested) at different cos
 (``bench/bench_models.py``, one thread, DB1 model A):
 
 - ``onnx``: exported with ``torch.onnx.export`` (the dynamo exporter) and run by ONNX Runtime;
-  the fastest for model A by far (its per-call overhead is a fraction of PyTorch's).
+  the fastest for model A by far (its per-call overhead is a fraction of PyTorch's). A model
+  exported ahead of time (``emgflow export``, ``emgflow.ml.deploy``) runs with no torch at all.
 - ``torchscript``: scripted and frozen. torch 2.13 marks ``torch.jit`` deprecated in favour of
   compile/export, hence the silenced DeprecationWarning; ``torch.compile`` gave nothing over
   eager for model A and needs a C++ compiler, so it is not offered.
@@ -52,7 +53,7 @@ def compile_net(net: Any, shape: tuple[int, ...], recurrent: bool, engine: str =
 
     torch.set_num_threads(threads)
     if engine == "onnx":
-        return _onnx(net, shape, recurrent, threads)
+        return onnx_engine(export_onnx(net, shape, recurrent), recurrent, threads)
     module = _torchscript(net) if engine == "torchscript" else net
     # torch.tensor copies the row: received arrays view read-only zmq buffers, which from_numpy warns about
     if recurrent:
@@ -76,8 +77,9 @@ def _torchscript(net: Any) -> Any:
         return torch.jit.freeze(torch.jit.script(net))
 
 
-def _onnx(net: Any, shape: tuple[int, ...], recurrent: bool, threads: int) -> Classifier | Stepper:
-    import onnxruntime as ort
+def export_onnx(net: Any, shape: tuple[int, ...], recurrent: bool) -> bytes:
+    """``net`` as an ONNX model for rows ``(1, *shape)``: input ``x`` (and ``state0..``), output ``y``
+    (and ``next0..``), recurrent state as separate tensors since ONNX has no lists."""
     import torch
 
     class Step(torch.nn.Module):
@@ -110,17 +112,25 @@ def _onnx(net: Any, shape: tuple[int, ...], recurrent: bool, threads: int) -> Cl
                                         dynamo=True, verbose=False)
     finally:
         exporter_log.setLevel(level)
+    return program.model_proto.SerializeToString()
+
+
+def onnx_engine(model: bytes | str, recurrent: bool, threads: int = 1) -> Classifier | Stepper:
+    """An exported model (bytes or an ``.onnx`` file) run by ONNX Runtime: needs no torch."""
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    session = ort.InferenceSession(program.model_proto.SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     if not recurrent:
         return lambda row: session.run(None, {"x": row})[0]
-    start = [z.numpy() for z in zeros]
+    states = [i for i in session.get_inputs() if i.name != "x"]
+    names = [i.name for i in states]
+    start = [np.zeros(i.shape, np.float32) for i in states]
 
     def step(row: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
-        out = session.run(None, {"x": row, **dict(zip(names_in[1:], state if state is not None else start))})
+        out = session.run(None, {"x": row, **dict(zip(names, state if state is not None else start))})
         return out[0], out[1:]
     return step
