@@ -8,6 +8,7 @@ from the field's default.
 from __future__ import annotations
 
 import inspect
+import time
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, Optional, Union, get_args, get_type_hints
@@ -54,31 +55,60 @@ def train(out: Path, config: Path | None = None, **flags: Any) -> None:
 
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                   TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task("epoch 1", total=None, info="")
-
-        def progress(d: dict[str, Any]) -> None:
-            if "batch" in d:
-                bar.update(task, description=f"epoch {d['epoch'] + 1}", completed=d["batch"], total=d["batches"],
-                           info=f"loss {d['loss']:.4f}")
-            else:
-                figs = "  ".join(f"{k} {v:.4f}" for k, v in d.items() if k not in ("epoch", "best", "lr"))
-                bar.console.print(f"epoch {d['epoch']:3d}  {figs}{'  *' if d.get('best') else ''}")
-
         try:
-            ckpt = train_model(run, progress)
+            ckpt = train_model(run, EpochLines(bar))
         except (ValueError, checkpoint.CheckpointError) as exc:
             err_console.print(f"[bold red]error[/] {exc}")
             raise typer.Exit(code=2) from None
     path = checkpoint.save(ckpt, out)
     m = ckpt["metrics"]
     if ckpt["task"] == "classify":
-        console.print(f"test: per-window {m['test_acc']:.3f}, repetition vote {m['vote_acc']:.3f}, "
-                      f"train {m['train_acc']:.3f}")
+        console.print(f"test: per-window {m['test_acc']:.3f}, repetition vote {m['vote_acc']:.3f}; "
+                      f"its own training windows {m['train_acc']:.3f} (dropout and noise off)")
     else:
         console.print(f"test: CC {m['cc']:.3f}, RMSE {m['rmse']:.3f}, NRMSE {m['nrmse']:.3f}")
     console.print(f"pipeline: {checkpoint.describe_pipeline(ckpt['pipeline'])} -> "
                   f"{'classify' if ckpt['task'] == 'classify' else 'regress'}")
     console.print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+
+
+class EpochLines:
+    """Progress of a run: a bar within the epoch, then one line per epoch with the epoch count, the
+    figures and the time left in this phase; the refit and each ensemble member say when they start,
+    so a refit does not read as a second run."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar, self.task = bar, bar.add_task("epoch 1", total=None, info="")
+        self.stage: tuple[Any, Any] | None = None
+        self.start = time.monotonic()
+
+    def __call__(self, report: dict[str, Any]) -> None:
+        stage = (report.get("member"), report.get("phase"))
+        if stage != self.stage:
+            self.stage, self.start = stage, time.monotonic()
+            self.bar.console.print(self._announce(report))
+        refit = report.get("phase") == "refit"
+        label = "refit " if refit else ""
+        if "batch" in report:
+            self.bar.update(self.task, description=f"{label}epoch {report['epoch'] + 1}/{report['epochs']}",
+                            completed=report["batch"], total=report["batches"], info=f"loss {report['loss']:.4f}")
+            return
+        done, total = report["epoch"], report["epochs"]
+        left = (time.monotonic() - self.start) / done * (total - done)
+        train = "  ".join(f"{k[6:]} {v:.4f}" for k, v in report.items() if k.startswith("train_"))
+        val = "  ".join(f"{k[4:]} {v:.4f}" for k, v in report.items() if k.startswith("val_"))
+        best = "  *" if report.get("best") and not refit else ""
+        self.bar.console.print(f"{label}epoch {done:3d}/{total}  train {train}{'  | validation ' + val if val else ''}"
+                               f"  ETA {int(left // 60)}:{int(left % 60):02d}{best}")
+
+    @staticmethod
+    def _announce(report: dict[str, Any]) -> str:
+        member = f"member {report['member']} of {report['members']}: " if report.get("members", 1) > 1 else ""
+        if report.get("phase") == "refit":
+            return (f"{member}refit: a fresh model on the training and validation repetitions for the "
+                    f"{report['epochs']} epochs validation chose (nothing left to validate on)")
+        return (f"{member}training: validation picks the epoch (*); train loss / acc run over the epoch's "
+                f"batches, dropout and noise on")
 
 
 def _flag(name: str, hint: Any, meta: dict[str, Any]) -> inspect.Parameter:

@@ -21,8 +21,9 @@ from .predict import predict_logits, predict_stream
 from .recipes import optimizer, set_lr
 
 Progress = Callable[[dict[str, Any]], None]
-"""Called after every epoch (and during it, with ``batch``) with the current figures."""
-
+"""Called after every epoch with its history row, and during it with ``batch`` / ``batches``; both
+with ``epochs``, the planned count (regression may stop early). ``epoch`` counts from 1 in a row,
+from 0 in a batch report (the epoch under way)."""
 
 
 # --- classification -------------------------------------------------------------------------
@@ -81,7 +82,8 @@ def fit_classifier(model: nn.Module, train: Windows, val: Windows | None, r: dic
             total_loss += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == yb).sum())
             if progress is not None:
-                progress({"epoch": epoch, "batch": b + 1, "batches": steps, "loss": float(loss.detach())})
+                progress({"epoch": epoch, "epochs": r["epochs"], "batch": b + 1, "batches": steps,
+                          "loss": float(loss.detach())})
         row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": total_loss / n,
                "train_acc": correct / n}
         if val is not None and len(val):
@@ -95,7 +97,7 @@ def fit_classifier(model: nn.Module, train: Windows, val: Windows | None, r: dic
             row["best"] = 1.0
         history.append(row)
         if progress is not None:
-            progress(row)
+            progress({**row, "epochs": r["epochs"]})
     model.load_state_dict(best_state)
     return history
 
@@ -171,7 +173,8 @@ def fit_regressor(model: nn.Module, train: Windows, val: Windows | None, r: dict
                 total += float(loss.detach()) * steps.size
                 count += steps.size
             if progress is not None:
-                progress({"epoch": epoch, "batch": b + 1, "batches": len(batches), "loss": total / max(count, 1)})
+                progress({"epoch": epoch, "epochs": r["epochs"], "batch": b + 1, "batches": len(batches),
+                          "loss": total / max(count, 1)})
         row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": total / max(count, 1)}
         if val is not None and len(val):
             pred = predict_stream(model, val, device)
@@ -185,7 +188,7 @@ def fit_regressor(model: nn.Module, train: Windows, val: Windows | None, r: dict
             stale += 1
         history.append(row)
         if progress is not None:
-            progress(row)
+            progress({**row, "epochs": r["epochs"]})
         if stale >= r.get("patience", r["epochs"]):
             break
     model.load_state_dict(best_state)

@@ -23,6 +23,7 @@ from .datasets import (DatasetSpec, Subject, Windows, classification_windows, co
 from .evaluate import evaluate
 from .fit import Progress, fit_classifier, fit_regressor, target_stats
 from .models import architecture, build, default_pipeline, ensemble, model_config
+from .predict import predict_logits
 from .recipes import DEFAULT_RECIPES, PAPER_RECIPES, recipe
 
 
@@ -111,35 +112,45 @@ def regression_split(spec: DatasetSpec, subjects: Sequence[Subject], pipeline: l
 
 
 Fit = Callable[..., list[dict[str, float]]]
-"""``fit(model, train, val, recipe, seed=...)``: trains ``model`` in place, returns its history."""
+"""``fit(model, train, val, recipe, seed=..., progress=...)``: trains ``model`` in place, returns its history."""
+
+
+def _tagged(progress: Progress | None, **tags: Any) -> Progress | None:
+    """``progress`` with ``tags`` (which member, which phase) added to every report."""
+    if progress is None:
+        return None
+    return lambda report: progress({**report, **tags})
 
 
 def select_then_refit(cfg: dict[str, Any], split: Split, r: dict[str, Any], seed: int, fit: Fit,
-                      init: dict[str, torch.Tensor] | None = None) -> tuple[nn.Module, Windows, list[dict[str, float]]]:
+                      init: dict[str, torch.Tensor] | None = None, progress: Progress | None = None
+                      ) -> tuple[nn.Module, Windows, list[dict[str, float]]]:
     """Train with ``split.val`` choosing the epoch; with ``r["refit"]``, train a fresh model on
-    ``split.refit()`` for that many epochs. Both start from ``init`` when given.
+    ``split.refit()`` for that many epochs. Both start from ``init`` when given; their progress
+    reports say ``phase``: ``select`` or ``refit``.
     Returns (model, its training windows, history; refit rows marked ``refit``)."""
     net = fresh_model(cfg, split.train.x, init)
-    history = fit(net, split.train, split.val, r, seed=seed)
+    history = fit(net, split.train, split.val, r, seed=seed, progress=_tagged(progress, phase="select"))
     if not (r.get("refit") and len(split.val)):
         return net, split.train, history
     best_epoch = max(int(h["epoch"]) for h in history if h.get("best"))
     seed_everything(seed)
     train = split.refit()
     net = fresh_model(cfg, train.x, init)
-    refit = fit(net, train, None, {**r, "epochs": best_epoch}, seed=seed)
+    refit = fit(net, train, None, {**r, "epochs": best_epoch}, seed=seed, progress=_tagged(progress, phase="refit"))
     return net, train, history + [{**h, "refit": 1.0} for h in refit]
 
 
-def train_members(members: int, seed: int, train_one: Callable[[int], tuple[nn.Module, Windows, list]]
-                  ) -> tuple[list[nn.Module], Windows, list[dict[str, float]]]:
-    """``train_one(seed + k)`` for each member k, as if trained alone with that seed; returns the
-    members, the last one's training windows, and the history (rows tagged ``member`` when > 1)."""
+def train_members(members: int, seed: int, train_one: Callable[..., tuple[nn.Module, Windows, list]],
+                  progress: Progress | None = None) -> tuple[list[nn.Module], Windows, list[dict[str, float]]]:
+    """``train_one(seed + k, progress=...)`` for each member k, as if trained alone with that seed;
+    returns the members, the last one's training windows, and the history (rows tagged ``member``
+    when > 1). Progress reports carry ``member`` (from 1) and ``members``."""
     nets, history = [], []
     for k in range(members):
         if k:
             seed_everything(seed + k)
-        net, fitted, hist = train_one(seed + k)
+        net, fitted, hist = train_one(seed + k, progress=_tagged(progress, member=k + 1, members=members))
         nets.append(net)
         history += [{**h, "member": float(k)} for h in hist] if members > 1 else hist
     return nets, fitted, history
@@ -179,19 +190,19 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> dict[s
         outputs = target.class_names()
         x = split.train.x
         dims = {"n_outputs": len(outputs), "channels": x.shape[-1], "frames": x.shape[2], "planes": x.shape[1]}
-        fit: Fit = partial(fit_classifier, n_classes=len(outputs), device=dev, progress=progress)
+        fit: Fit = partial(fit_classifier, n_classes=len(outputs), device=dev)
     else:
         split = regression_split(spec, train_data, pipeline)
         outputs = list(spec.target_names)
         x = split.train.x
         dims = {"n_outputs": split.train.target.shape[1], "channels": x.shape[1], "frames": x.shape[2],
                 "step": pipeline[-1]["step"]}
-        fit = partial(fit_regressor, device=dev, progress=progress)
+        fit = partial(fit_regressor, device=dev)
     cfg = model_config(config.model, **dims, dropout=r["dropout"],
                        **arch.defaults(config.architecture_options(), paper))
     start, origin = init_weights(config.init, cfg, pipeline, outputs) if config.init else (None, None)
     nets, train, history = train_members(config.members, config.seed,
-                                         partial(select_then_refit, cfg, split, r, fit=fit, init=start))
+                                         partial(select_then_refit, cfg, split, r, fit=fit, init=start), progress)
     if config.members > 1:
         cfg["members"] = config.members  # what ``build`` reads back: a seed ensemble of this architecture
     net = ensemble(config.model, nets) if config.members > 1 else nets[0]
@@ -220,8 +231,7 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> dict[s
         **extra,
     }
     metrics = evaluate(ckpt, target, device="cpu")
-    if classify:
-        final = [h for h in history if h.get("refit")] or history  # the rows of the kept model's training
-        metrics["train_acc"] = float(np.mean([h["train_acc"] for h in final[-5:]]))
+    if classify:  # the kept model on the windows it was trained on, dropout and noise off
+        metrics["train_acc"] = float((predict_logits(net, train.x, dev).argmax(1) == train.label).mean())
     ckpt["metrics"] = {k: v for k, v in metrics.items() if k not in ("predictions", "rows", "trace")}
     return ckpt

@@ -41,7 +41,8 @@ def test_values_of_the_declared_type_come_back_converted(types, value, want):
 ])
 def test_values_of_another_type_are_refused_with_the_param_named(types, value):
     p = named(Param(types), "window")
-    with pytest.raises(ParamError, match=rf"^window: expected {re.escape(p.type_name())}, got {type(value).__name__} ") as exc:
+    want = rf"^window: expected {re.escape(p.type_name())}, got {type(value).__name__} "
+    with pytest.raises(ParamError, match=want) as exc:
         p.coerce(value)
     assert exc.value.param == "window"
 

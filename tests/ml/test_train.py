@@ -48,6 +48,34 @@ def test_refit_retrains_on_validation_reps_for_the_chosen_epochs(classifier):
     assert classifier["stream"] == {"rate": 100 / 15, "shape": [2, 15, 20], "channels": 20}  # 1 Hz + 0.2 Hz
 
 
+def test_train_accuracy_is_the_kept_model_on_its_training_windows(classifier):
+    """Dropout and noise off: the checkpoint's model scored on the windows its last training read
+    (after the refit: training and validation repetitions, every rest segment)."""
+    from emgflow.ml.datasets import classification_windows, dataset, load_subject
+
+    fit = classification_windows(load_subject(dataset("db1"), 1), classifier["pipeline"], 15, 15, 0,
+                                 train_all_rest=True)["fit"]
+    assert len(fit) == classifier["data"]["train_rows"]
+    logits = predict_logits(checkpoint.model_from(classifier), fit.x, torch.device("cpu"))
+    assert classifier["metrics"]["train_acc"] == pytest.approx(float((logits.argmax(1) == fit.label).mean()))
+
+
+def test_progress_reports_say_which_member_and_phase(data_dir):
+    torch.set_num_threads(1)
+    reports = []
+    ckpt = train_model(TrainConfig(dataset="db5", subject=1, model="lstm", members=2, epochs=2, hidden=8,
+                                   device="cpu"), reports.append)
+    rows = [r for r in reports if "batch" not in r]
+    for member in (1, 2):
+        select = [r["epoch"] for r in rows if r["member"] == member and r["phase"] == "select"]
+        refit = [r for r in rows if r["member"] == member and r["phase"] == "refit"]
+        assert select == [1, 2] and [r["epoch"] for r in refit] == list(range(1, len(refit) + 1))
+        assert refit and {r["epochs"] for r in refit} == {len(refit)} and {r["members"] for r in refit} == {2}
+    assert len(rows) == len(ckpt["history"])  # one report per history row
+    batches = [r for r in reports if "batch" in r]
+    assert batches and all(0 < r["batch"] <= r["batches"] and "phase" in r and "member" in r for r in batches)
+
+
 def test_regressor_learns_and_scores_joints_in_glove_units(regressor):
     h = [row for row in regressor["history"] if not row.get("refit")]
     assert h[-1]["train_loss"] < h[0]["train_loss"]
