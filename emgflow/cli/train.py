@@ -11,7 +11,7 @@ import inspect
 import time
 from dataclasses import fields
 from pathlib import Path
-from typing import Annotated, Any, Optional, Union, get_args, get_type_hints
+from typing import Annotated, Any, Optional, get_args, get_type_hints
 
 import typer
 
@@ -113,7 +113,7 @@ class EpochLines:
 
 def _flag(name: str, hint: Any, meta: dict[str, Any]) -> inspect.Parameter:
     """The typer option of one ``TrainConfig`` field; ``None`` when not given, so ``--config`` can fill it in."""
-    kinds = [t for t in (get_args(hint) if get_args(hint) and hint is not Any else (hint,)) if t is not type(None)]
+    kinds = [t for t in get_args(hint) if t is not type(None)] or [hint]
     kind = kinds[0] if len(kinds) == 1 and kinds[0] in PLAIN else str
     extra = {k: v for k, v in meta.items() if k != "flag"}
     option = typer.Option(*([meta["flag"]] if "flag" in meta else []), **extra)
