@@ -29,7 +29,7 @@ from emgflow.ml import checkpoint
 from emgflow.ml.baselines import BASELINES, feature_pipeline, make
 from emgflow.ml.datasets import (Windows, classification_windows, dataset, load_subject, reordered, shuffled_units,
                                  windows_from)
-from emgflow.ml.train import predict_logits
+from emgflow.ml.predict import predict_logits
 
 
 def scores(pred: np.ndarray, w: Windows) -> dict[str, float]:

@@ -107,8 +107,10 @@ def run_job(job: dict[str, Any], out: Path, threads: int) -> dict[str, Any]:
 
     from emgflow.ml import checkpoint
     from emgflow.ml.baselines import run_baselines, run_regression_baselines
+    from emgflow.ml.config import TrainConfig
     from emgflow.ml.datasets import dataset, load_subject
-    from emgflow.ml.train import default_pipeline, train_model
+    from emgflow.ml.models import default_pipeline
+    from emgflow.ml.train import train_model
 
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
@@ -124,11 +126,11 @@ def run_job(job: dict[str, Any], out: Path, threads: int) -> dict[str, Any]:
         result["metrics"] = {k: {m: v for m, v in met.items() if m not in DROP} for k, met in scores.items()}
     else:
         cross = job["kind"] == "pretrain"
-        ckpt = train_model(job["dataset"], job["subject"], job["model"], recipe_name=job["recipe"],
-                           overrides={"refit": False} if cross else None, mode="cross" if cross else "subject",
-                           train_subjects=job.get("train_subjects"), wp=job.get("wp", True),
-                           highpass=job.get("highpass"), seed=job.get("seed", 0), device="cpu",
-                           init=out / "ckpt" / f"{job['init']}.pt" if job.get("init") else None)
+        ckpt = train_model(TrainConfig(
+            job["model"], job["dataset"], job["subject"], recipe=job["recipe"], refit=False if cross else None,
+            mode="cross" if cross else "subject", train_subjects=job.get("train_subjects"), wp=job.get("wp", True),
+            highpass=job.get("highpass"), seed=job.get("seed", 0), threads=threads, device="cpu",
+            init=out / "ckpt" / f"{job['init']}.pt" if job.get("init") else None))
         checkpoint.save(ckpt, out / "ckpt" / f"{job['name']}.pt")
         result["metrics"] = {k: v for k, v in ckpt["metrics"].items() if k not in DROP}
         result["epochs_run"] = len(ckpt["history"])

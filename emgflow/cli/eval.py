@@ -46,6 +46,12 @@ def eval_(
         err_console.print(f"[bold red]error[/] {exc}")
         raise typer.Exit(code=2) from None
     metrics = evaluate(ckpt, subj)
+    reps = ", ".join(map(str, ckpt["data"]["test_reps"]))
+    rows = (f"{metrics['windows']} windows in {metrics['segments']} segments" if ckpt["task"] == "classify"
+            else f"{len(metrics['trace']['true'])} outputs")
+    console.print(f"scoring {spec.name} subject {subj.subject} (session {', '.join(subj.sessions())}) on its test "
+                  f"repetitions {reps}: {rows}; the model was trained on subject(s) "
+                  f"{', '.join(ckpt['data']['subjects'])}")
     others = {}
     if baselines and ckpt["task"] == "classify":
         others.update(run_baselines(subj, ckpt["pipeline"], ckpt["data"].get("train_step", 5), ckpt.get("seed", 0)))
@@ -60,12 +66,12 @@ def eval_(
         others[f"{other['config']['model']} ({path.name})"] = evaluate(other, subj)
     files = write_report(out, ckpt, metrics, others)
     if ckpt["task"] == "classify":
-        rows = [("model", metrics)] + list(others.items())
-        for name, m in rows:
+        rest = ckpt["outputs"][0]  # class 0, named as the dataset names it
+        for name, m in [("model", metrics)] + list(others.items()):
             e = m["errors"]
             console.print(f"{name:>24}: per-window {m['test_acc']:.3f}  vote {m['vote_acc']:.3f}  "
-                          f"top-3 {m['top3_acc']:.3f}  wrong windows: movement as rest "
-                          f"{sum(e['movement_as_rest'].values())}, rest as movement {e['rest_as_movement']}, "
+                          f"top-3 {m['top3_acc']:.3f}  wrong windows: movement as {rest} "
+                          f"{sum(e['movement_as_rest'].values())}, {rest} as movement {e['rest_as_movement']}, "
                           f"movement as another {sum(e['movement_as_other'].values())}")
     else:
         for name, m in [("model", metrics)] + list(others.items()):

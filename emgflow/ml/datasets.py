@@ -313,6 +313,11 @@ class Subject:
     def describe(self) -> str:
         return f"{self.spec.description}; subject {self.subject}; {len(self.recordings)} recording(s)"
 
+    def sessions(self) -> list[str]:
+        """The recording sessions, by the dataset's name for them or else the file's (Ninapro: one file
+        per exercise and acquisition, ``S1_A1_E1``)."""
+        return sorted({str(r.meta.get("session") or Path(str(r.source)).stem) for r in self.recordings})
+
 
 def load_subject(spec: DatasetSpec, subject: Any) -> Subject:
     return Subject(spec, subject, [load(p) for p in spec.files(subject)])

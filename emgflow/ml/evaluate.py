@@ -127,10 +127,10 @@ def regression_metrics(pred: np.ndarray, true: np.ndarray, names: Sequence[str])
 
 def evaluate(ckpt: dict[str, Any], subj: Subject, *, device: str = "cpu") -> dict[str, Any]:
     """Score a checkpoint on a subject's test repetitions through its own serving pipeline."""
-    import torch
+    import torch  # the optional ml extra: the metrics above work without it
 
     from .checkpoint import model_from
-    from .train import predict_logits, predict_stream
+    from .predict import predict_logits, predict_stream
 
     net = model_from(ckpt).to(device)
     reps = ckpt["data"]["test_reps"]

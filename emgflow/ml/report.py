@@ -1,7 +1,7 @@
 """Report folder for one evaluated checkpoint: metrics JSON and PNG figures (matplotlib, Agg backend).
 
 Files: ``metrics.json`` (everything, baselines included), ``loss.png`` (train / validation loss
-per epoch); classifiers: ``confusion.png`` (per window and per repetition vote),
+per epoch); classifiers: ``confusion.png`` (counts per window and per repetition vote, model and baselines),
 ``per_class.png``, ``errors.png`` (wrong windows by kind, model and baselines); regressors:
 ``trace.png`` (predicted vs true, one panel per joint) and ``per_joint.png`` (CC and NRMSE per joint).
 """
@@ -46,18 +46,29 @@ def loss_curves(history: list[dict[str, float]], path: Path) -> None:
     plt.close(fig)
 
 
-def confusion_plot(cm: np.ndarray, vote_cm: np.ndarray, names: list[str], path: Path) -> None:
+def confusion_plot(matrices: dict[str, tuple[np.ndarray, np.ndarray]], names: list[str], path: Path) -> None:
+    """One row per model (the model, then each baseline): per-window and repetition-vote confusion.
+    Each cell shows its count; its colour, the share of the true class's windows (or votes) it holds."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(13, 6))
-    for ax, m, title in ((axes[0], cm, "per window"), (axes[1], vote_cm, "repetition vote")):
-        rows = m.sum(1, keepdims=True)
-        frac = np.divide(m, rows, out=np.zeros(m.shape), where=rows > 0)
-        ax.imshow(frac, vmin=0, vmax=1, cmap="Blues")
-        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
-        ax.set_yticks(range(len(names)), names, fontsize=7)
-        ax.set(xlabel="predicted", ylabel="true", title=f"confusion ({title}, row-normalised)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    n = len(names)
+    side = 2.2 + 0.42 * n
+    fig, axes = plt.subplots(len(matrices), 2, figsize=(2 * side + 1.5, (side + 0.6) * len(matrices)),
+                             squeeze=False, layout="constrained")
+    for row, (model, pair) in zip(axes, matrices.items()):
+        for ax, m, title in zip(row, pair, ("per window", "repetition vote")):
+            counts = np.asarray(m)
+            rows = counts.sum(1, keepdims=True)
+            frac = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)
+            image = ax.imshow(frac, vmin=0, vmax=1, cmap="Blues")
+            for (i, j), c in np.ndenumerate(counts):
+                if c:
+                    ax.text(j, i, str(c), ha="center", va="center", fontsize=7,
+                            color="white" if frac[i, j] > 0.5 else "black")
+            ax.set_xticks(range(n), names, rotation=90, fontsize=7)
+            ax.set_yticks(range(n), names, fontsize=7)
+            ax.set(xlabel="predicted", ylabel="true", title=f"{model}: {title} (counts)")
+    fig.colorbar(image, ax=axes, shrink=0.5, label="share of the true class (row)")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -73,19 +84,18 @@ def per_class_plot(per_class: dict[str, float | None], baselines: dict[str, Any]
         ax.bar(np.arange(len(names)) + k * width, values, width, label=label)
     ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=60, ha="right", fontsize=8)
     ax.set(ylabel="per-window accuracy", ylim=(0, 1), title="accuracy per class")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the axes: never over a bar
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
-def errors_plot(errors: dict[str, dict[str, Any]], path: Path) -> None:
-    """Wrong windows by kind (``evaluate.error_kinds``), one stacked bar per model."""
+def errors_plot(errors: dict[str, dict[str, Any]], rest: str, path: Path) -> None:
+    """Wrong windows by kind (``evaluate.error_kinds``), one stacked bar per model; ``rest``: class 0's name."""
     plt = _plt()
     models = list(errors)
     places = list(errors[models[0]]["movement_as_rest"])  # onset, end, middle
-    parts = [(f"movement as rest, {p}", "movement_as_rest", p) for p in places]
-    parts += [("rest as movement", "rest_as_movement", None)]
+    parts = [(f"movement as {rest}, {p}", "movement_as_rest", p) for p in places]
+    parts += [(f"{rest} as movement", "rest_as_movement", None)]
     parts += [(f"movement as another, {p}", "movement_as_other", p) for p in places]
     colours = ["#08519c", "#3182bd", "#9ecae1", "#e6550d", "#31a354", "#74c476", "#c7e9c0"]
     fig, ax = plt.subplots(figsize=(8, 1.6 + 0.4 * len(models)))
@@ -167,11 +177,11 @@ def write_report(folder: str | Path, ckpt: dict[str, Any], metrics: dict[str, An
     written.append(folder / "loss.png")
     if ckpt["task"] == "classify":
         names = list(ckpt["outputs"])
-        confusion_plot(np.array(metrics["confusion"]), np.array(metrics["vote_confusion"]), names,
+        scored = {"model": metrics, **baselines}
+        confusion_plot({k: (m["confusion"], m["vote_confusion"]) for k, m in scored.items()}, names,
                        folder / "confusion.png")
         per_class_plot(metrics["per_class_acc"], baselines, folder / "per_class.png")
-        errors_plot({"model": metrics["errors"], **{k: b["errors"] for k, b in baselines.items()}},
-                    folder / "errors.png")
+        errors_plot({k: m["errors"] for k, m in scored.items()}, names[0], folder / "errors.png")
         written += [folder / "confusion.png", folder / "per_class.png", folder / "errors.png"]
     else:
         tr = metrics["trace"]

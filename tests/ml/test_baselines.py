@@ -12,7 +12,7 @@ pytest.importorskip("gpytorch")
 from emgflow.ml import baselines  # noqa: E402
 from emgflow.ml.datasets import dataset, load_subject  # noqa: E402
 from emgflow.ml.evaluate import correlation  # noqa: E402
-from emgflow.ml.train import default_pipeline  # noqa: E402
+from emgflow.ml.models import default_pipeline  # noqa: E402
 
 
 def test_sparse_gp_learns_what_a_linear_model_cannot():

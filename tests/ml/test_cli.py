@@ -20,7 +20,11 @@ def test_train_then_eval_a_classifier_writes_the_report(data_dir, tmp_path):
     res = runner.invoke(app, ["train", "--model", "cnn", "--dataset", "db1", "--subject", "4", "--epochs", "1",
                               "--train-step", "30", "--seed", "3", "--out", str(model)])
     assert res.exit_code == 0, res.output
-    assert "per-window" in res.output
+    text = " ".join(res.output.split())  # rich wraps long lines
+    assert "epoch 1/1 train loss" in text and "| validation loss" in text and "ETA" in text
+    assert "refit: a fresh model on the training and validation repetitions for the 1 epochs" in text
+    assert "refit epoch 1/1 train loss" in text
+    assert "its own training windows" in text and "(dropout and noise off)" in text
     assert ("rectify() -> lowpass(cutoff=1.0, order=1) -> lowpass(cutoff=0.2, order=1, keep_input=True) -> "
             "emg_image(window=15, step=15, norm=log)"
             ) in " ".join(res.output.split())  # rich wraps long lines
@@ -31,7 +35,10 @@ def test_train_then_eval_a_classifier_writes_the_report(data_dir, tmp_path):
     doc = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert set(doc["baselines"]) == {"lda", "rf"} and doc["data"]["test_reps"] == [2, 5, 7]
     assert len(doc["metrics"]["per_class_acc"]) == 13 and doc["recipe"]["name"] == "improved"
-    assert "wrong windows: movement as rest" in " ".join(res.output.split())
+    text = " ".join(res.output.split())
+    assert "scoring db1 subject 4 (session S4_A1_E1) on its test repetitions 2, 5, 7: 1065 windows in 39 segments" \
+        in text and "trained on subject(s) 4" in text
+    assert "wrong windows: movement as rest" in text and "rest as movement" in text
     assert doc["baselines"]["rf"]["errors"]["edge_windows"] == doc["metrics"]["errors"]["edge_windows"] == 3
 
 

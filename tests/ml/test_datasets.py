@@ -115,3 +115,8 @@ def test_every_row_label_matches_the_recording(db1_s1):
 def test_segment_ids_change_with_any_key():
     a, b = np.array([0, 0, 1, 1, 1, 0]), np.array([5, 6, 6, 6, 6, 6])
     np.testing.assert_array_equal(segment_ids(a, b), [0, 1, 2, 2, 2, 3])
+
+
+def test_sessions_name_where_a_subject_was_recorded(data_dir):
+    assert load_subject(dataset("coteallard"), "Male0").sessions() == ["training0"]
+    assert load_subject(dataset("db1"), 4).sessions() == ["S4_A1_E1"]

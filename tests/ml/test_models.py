@@ -6,7 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from emgflow.ml.models import LuongAttention, build, model_config  # noqa: E402
+from emgflow.ml.models import build, model_config  # noqa: E402
+from emgflow.ml.networks import LuongAttention  # noqa: E402
 
 
 def n_params(net: torch.nn.Module) -> int:

@@ -11,7 +11,9 @@ from emgflow.errors import ParamError  # noqa: E402
 from emgflow.message import StreamInfo  # noqa: E402
 from emgflow.ml import checkpoint  # noqa: E402
 from emgflow.ml.datasets import Windows, build_nodes, run_pipeline  # noqa: E402
-from emgflow.ml.train import predict_stream, train_model  # noqa: E402
+from emgflow.ml.config import TrainConfig  # noqa: E402
+from emgflow.ml.predict import predict_stream  # noqa: E402
+from emgflow.ml.train import train_model  # noqa: E402
 from emgflow.recordings import load  # noqa: E402
 from emgflow.testing import chunk, concat, run_node  # noqa: E402
 from emgflow.nodes.regress import Regress  # noqa: E402
@@ -22,7 +24,7 @@ from emgflow.nodes.replay import Replay  # noqa: E402
 def model_file(data_dir, tmp_path_factory):
     """A tiny LE-ConvMN (one 4-channel ConvLSTM layer + the 10-joint layer), one epoch on DB5 S1."""
     torch.set_num_threads(1)
-    ckpt = train_model("db5", 1, "convlstm", overrides={"epochs": 1}, hidden=[4], device="cpu")
+    ckpt = train_model(TrainConfig(dataset="db5", subject=1, model="convlstm", epochs=1, hidden=[4], device="cpu"))
     return checkpoint.save(ckpt, tmp_path_factory.mktemp("ckpt") / "db5.pt")
 
 

@@ -12,6 +12,7 @@ from emgflow.message import Msg, StreamInfo  # noqa: E402
 from emgflow.ml import checkpoint  # noqa: E402
 from emgflow.ml.datasets import build_nodes, dataset, load_subject, run_pipeline  # noqa: E402
 from emgflow.ml.evaluate import evaluate  # noqa: E402
+from emgflow.ml.config import TrainConfig  # noqa: E402
 from emgflow.ml.train import train_model  # noqa: E402
 from emgflow.testing import chunk, concat, run_node  # noqa: E402
 from emgflow.nodes.classify import Classify  # noqa: E402
@@ -22,7 +23,8 @@ from emgflow.nodes.replay import Replay  # noqa: E402
 def model_file(data_dir, tmp_path_factory):
     """A tiny LSTM-CNN (WP images of 1 Hz + 0.2 Hz envelopes, 20 columns) trained for two epochs on DB1 S3."""
     torch.set_num_threads(1)
-    ckpt = train_model("db1", 3, "lstm_cnn", overrides={"epochs": 2}, train_step=15, hidden=8, device="cpu")
+    ckpt = train_model(TrainConfig(dataset="db1", subject=3, model="lstm_cnn", epochs=2, train_step=15, hidden=8,
+                                   device="cpu"))
     return checkpoint.save(ckpt, tmp_path_factory.mktemp("ckpt") / "db1.pt")
 
 
