@@ -138,6 +138,8 @@ def pipeline_of(graph, node_id: str) -> tuple[list, object]:
     ("db1-gestures.yaml", "classify", "db1_s1_lstm_cnn.pt"),
     ("db5-gestures.yaml", "classify", "db5_s1_lstm_cnn.pt"),
     ("db5-gestures.yaml", "regress", "db5_s1_le_convmn.pt"),
+    ("db5-gestures-embedded.yaml", "classify", "db5_s1_lstm_cnn.onnx"),
+    ("db5-gestures-embedded.yaml", "regress", "db5_s1_le_convmn.onnx"),
     ("myo-gestures.yaml", "classify", "coteallard_myo_lstm_cnn.pt"),
 ])
 def test_model_graphs_serve_their_checkpoints_pipeline(data_dir, graph, node, weights, monkeypatch):
@@ -224,6 +226,67 @@ def test_db5_gestures_and_joint_angles(tmp_path, data_dir):
     assert np.mean(cc) >= 0.4, cc
     assert_hand_drawn(tmp_path / "hand", stats, "hand")
     assert_hand_drawn(tmp_path / "hand_angles", stats, "hand_angles")
+
+
+def test_db5_gestures_embedded_decides_like_the_full_graph(tmp_path, data_dir):
+    """The wearable profile: three processes, ONNX models, UDP hands. Same span as above: the same
+    decisions, probabilities and angles as that graph's models give, and both hands get poses."""
+    import socket
+    import threading
+
+    import msgpack
+
+    start, stop = 45, 100
+    hands = {name: socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for name in ("hand", "hand_angles")}
+    received: dict[str, list] = {name: [] for name in hands}
+    for sock in hands.values():
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(0.2)
+
+    def listen(name: str) -> None:  # the hand device: reads every datagram while the graph runs
+        while not done.is_set():
+            try:
+                received[name].append(msgpack.unpackb(hands[name].recv(65536)))
+            except socket.timeout:
+                continue
+
+    done = threading.Event()
+    listeners = [threading.Thread(target=listen, args=(name,), daemon=True) for name in hands]
+    for t in listeners:
+        t.start()
+    try:
+        stats = run_graph("db5-gestures-embedded.yaml", tmp_path, data_dir, {
+            "source.start_s": start, "source.stop_s": stop, "source.speed": 32, "source.chunk": 10,
+            **{f"{name}.port": sock.getsockname()[1] for name, sock in hands.items()},
+            "record_decisions.path": tmp_path / "decisions.npz", "record_angles.path": tmp_path / "angles.npz"})
+    finally:
+        time.sleep(0.3)
+        done.set()
+        for t in listeners:
+            t.join()
+    assert_clean(stats, lossy=("hand", "hand_angles"))
+    assert {n["process"] for n in stats["nodes"].values()} == {"models", "hands", "record"}
+    for name in hands:
+        poses = received[name]
+        assert stats["nodes"][name]["counters"].get("commands", 0) > 0, name
+        assert len(poses) == stats["nodes"][name]["counters"]["writes"] and poses[-1]["state"] == "safe", name
+
+    rec = load(data_dir / "ninapro-db5-e1/s1/S1_E1_A1.mat")
+    a, b = int(start * rec.rate), int(stop * rec.rate)
+    from emgflow.ml.datasets import run_pipeline
+    from emgflow.ml.served import ServedModel
+
+    ckpt = checkpoint(model("db5_s1_lstm_cnn.pt"))
+    images, _, _ = run_pipeline(ckpt["pipeline"], rec.emg[a:b], rec.rate)
+    served = ServedModel(str(MODELS / "db5_s1_lstm_cnn.pt"), "classify", threads=1, warmup=0, engine="onnx")
+    logits = np.concatenate([served.run(images[i:i + 1].astype(np.float32)) for i in range(len(images))])
+    decisions = np.load(tmp_path / "decisions.npz")["emg"]
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    assert_votes_replay(decisions, expected / expected.sum(axis=1, keepdims=True))
+    angles = np.load(tmp_path / "angles.npz")
+    m = ((b - a - 40) // 10 + 1) - 20 + 1
+    assert angles["emg"].shape == (m, 10)
+    np.testing.assert_array_equal(angles["target"], rec.streams["glove"][a:b])
 
 
 # --- HD-EMG ---------------------------------------------------------------------------------------
