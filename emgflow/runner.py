@@ -29,6 +29,7 @@ from .transport import Poller
 
 HEARTBEAT_S = 0.25
 SOURCE_POLL_S = 0.05   # how soon a process with sources notices one has ended
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # SIGTERM also arrives when the supervisor dies
 
 
 def _die_with_parent(parent: int) -> None:
@@ -226,21 +227,36 @@ class Runner:
             self.tell(control.ERROR, node=self.spec.name, tb=traceback.format_exc(), error=f"{type(exc).__name__}: {exc}")
             return 1
         finally:
-            try:
-                for h in self.hosted.values():
+            self._teardown()
+
+    def _teardown(self) -> None:
+        """Every node's ``teardown`` (a hand's safe stop among them), each even if another raised;
+        sources are stopped and the lock taken first, so no node runs during it."""
+        for sig in STOP_SIGNALS:  # a second signal must not cut a hand's safe stop short
+            signal.signal(sig, signal.SIG_IGN)
+        self.stop_sources.set()
+        locked = self.lock.acquire(timeout=1.0)
+        try:
+            for h in self.hosted.values():
+                try:
                     h.node.teardown()
-            finally:
-                for h in self.hosted.values():
-                    h.close()
-                self.control.close()
-                self.ctx.term()
+                except Exception:
+                    traceback.print_exc()
+        finally:
+            if locked:
+                self.lock.release()
+            for h in self.hosted.values():
+                h.close()
+            self.control.close()
+            self.ctx.term()
 
 
 def main() -> None:
     spec = ProcessSpec.from_json(sys.argv[1])
     _die_with_parent(spec.supervisor_pid)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the supervisor, which stops in order
+    for sig in STOP_SIGNALS:  # exit through teardown: a hand's last command is its safe pose
+        signal.signal(sig, lambda *_: sys.exit(143))
     sys.exit(Runner(spec).run())
 
 

@@ -229,7 +229,7 @@ class Supervisor:
         return sorted(ordered, key=lambda p: any(self.procs[m].is_source for m in p.members))
 
     def run(self, duration: float | None = None) -> int:
-        old = {s: signal.signal(s, self.request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        old = {s: signal.signal(s, self.request_stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         try:
             for p in self.processes.values():
                 self._spawn(p)

@@ -140,6 +140,7 @@ class HandOutput(Node):
                                  max_speed=self.max_speed, clock=self.clock, counters=self.counters,
                                  log=self.log)
         self._cls: int | None = None
+        self._settled = False  # the safe stop has run (finish or teardown)
         self._gesture = "safe"
         self._pose_start = self._event_start = 0
         self.open_device()
@@ -154,7 +155,21 @@ class HandOutput(Node):
 
     def finish(self) -> dict[str, Msg]:
         """End of stream: move the hand to its safe pose at max speed before the node exits."""
-        self.safety.go_safe("end of stream", expected=True)
+        return self._publish(*self._settle("end of stream", expected=True))
+
+    def teardown(self) -> None:
+        """However the node stops (end of stream, a signal, its supervisor's death, a crash), the
+        device's last commands bring the hand to its safe pose (at most SETTLE_S) before it closes."""
+        try:
+            if getattr(self, "safety", None) is not None and not self._settled:
+                self._settle("node stopping")
+        finally:
+            self.close_device()
+
+    def _settle(self, reason: str, expected: bool = False) -> tuple[list[np.ndarray], list[SafetyEvent], HandCommand]:
+        """Go safe and step until the pose is there or SETTLE_S has passed."""
+        self._settled = True
+        self.safety.go_safe(reason, expected=expected)
         rows, events = [], []
         deadline = self.clock() + int(self.SETTLE_S * 1e9)
         while True:
@@ -162,12 +177,8 @@ class HandOutput(Node):
             rows += row
             events += evs
             if self.safety.settled or self.clock() >= deadline:
-                break
+                return rows, events, cmd
             self.sleep(self.tick_ms / 1000)
-        return self._publish(rows, events, cmd)
-
-    def teardown(self) -> None:
-        self.close_device()
 
     # --- internals ------------------------------------------------------------------------------
     def _accept(self, msg: Msg) -> bool:

@@ -53,11 +53,12 @@ def test_msgpack_pose_stream(receiver):
     for _ in range(40):  # 400 ms: active, then the watchdog engages at 260 ms
         clock.advance(10)
         node.tick()
-    node.teardown()
+    node.teardown()  # no end of stream: the safe stop steps the hand the rest of the way to safe
     packets = [msgpack.unpackb(d) for d in drain(receiver)]
-    assert len(packets) == node.counters["writes"] == 42  # setup + command + 40 ticks
+    assert len(packets) == node.counters["writes"] > 42  # setup + command + 40 ticks + the safe stop
     model = MODELS["glove10"]
-    assert [p["seq"] for p in packets] == list(range(42))
+    assert [p["seq"] for p in packets] == list(range(len(packets)))
+    np.testing.assert_allclose(list(packets[-1]["joints"].values()), node.safety.safe_pose)
     for p in packets:
         assert list(p["joints"]) == list(model.names)
         values = np.array(list(p["joints"].values()))
@@ -67,6 +68,7 @@ def test_msgpack_pose_stream(receiver):
     active = [p for p in packets if p["state"] == "active"]
     assert all(p["class"] == 0 and p["gesture"] == "power" and p["t_acq"] > 0 for p in active)
     assert len(active) == 26  # the command + 25 ticks up to 250 ms; the 260 ms tick is safe
+    assert all(p["state"] == "safe" for p in packets[42:])
 
 
 def test_libemg_class_text(receiver):
@@ -95,9 +97,11 @@ def test_libemg_regressor_text(receiver):
     clock = FakeClock()
     node = start(receiver, clock, format="libemg", model="ability", input="joints")
     node.process(Msg(data=np.array([[10.5, 20, 30, 40, 150, -20]]), t_acq=clock() - 5 * MS))
-    node.teardown()
-    (text,) = [d.decode("ascii") for d in drain(receiver)]
+    node.teardown()  # the safe stop sends one more datagram: the safe pose
+    text, safe = [d.decode("ascii") for d in drain(receiver)]
     # RegressorController: every number in the text, the last one being the timestamp.
     numbers = [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?", text)]
     assert numbers[:-1] == [10.5, 20, 30, 40, 100, -20]  # clamped to the thumb flexor limit
     assert numbers[-1] > 1e9 and text.endswith("\n")
+    safe_numbers = [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?", safe)]
+    np.testing.assert_allclose(safe_numbers[:-1], node.safety.safe_pose)
