@@ -10,6 +10,7 @@ up its producer, which is why renderers and other slow consumers belong in a pro
 from __future__ import annotations
 
 import importlib
+import math
 import time
 import traceback
 from collections import deque
@@ -55,6 +56,7 @@ class InputState:
     received: int = 0
     dropped: int = 0
     gaps: int = 0
+    nonfinite: int = 0
     eos: bool = False
     pending: deque = field(default_factory=deque)
 
@@ -125,7 +127,8 @@ class Hosted:
         data = msg.data.view()
         data.flags.writeable = False
         mine = Msg(data, msg.rate, msg.start, msg.t_acq, msg.seq, dict(msg.meta), msg.trace)
-        self.publish(self.call(self.handlers[port], mine), rx)
+        if self._valid(port, mine):
+            self.publish(self.call(self.handlers[port], mine), rx)
         self._account(self.inputs[port], mine, rx)
 
     def receive(self, port: str, block: bool = False) -> None:
@@ -149,6 +152,9 @@ class Hosted:
                 continue
             if ended:
                 break  # nothing follows an end of stream; what is pending is handled first
+            if not self._valid(port, msg):
+                self._account(st, msg, rx)
+                continue
             if not latest:
                 self.publish(self.call(self.handlers[port], msg), rx)
             self._account(st, msg, rx)
@@ -163,6 +169,20 @@ class Hosted:
             self.publish(self.call(self.handlers[port], msg), rx)
         if ended:
             self.end(port)
+
+    def _valid(self, port: str, msg: Msg) -> bool:
+        """NaN or infinity in a float payload (or the rate) never reaches a node that did not ask for
+        it: one would poison a filter's state or a model's memory for good. Dropped and counted."""
+        if self.node.accepts_nonfinite or (msg.data.dtype.kind not in "fc" and math.isfinite(msg.rate)):
+            return True
+        if math.isfinite(msg.rate) and np.isfinite(msg.data).all():
+            return True
+        st = self.inputs[port]
+        st.nonfinite += 1
+        if st.nonfinite == 1:
+            self.node.log.warning("%s.%s: dropped a message holding NaN or infinity (counted as nonfinite)",
+                                  self.name, port)
+        return False
 
     def _account(self, st: InputState, msg: Msg, rx: int) -> None:
         self.first_rx_ns = self.first_rx_ns or rx
@@ -195,7 +215,8 @@ class Hosted:
 
     def stats(self) -> dict[str, Any]:
         return {
-            "in": {p: {"received": s.received, "dropped": s.dropped, "gaps": s.gaps} for p, s in self.inputs.items()},
+            "in": {p: {"received": s.received, "dropped": s.dropped, "gaps": s.gaps, "nonfinite": s.nonfinite}
+                   for p, s in self.inputs.items()},
             "sent": self.sent,
             "malformed": self.malformed,
             "counters": dict(self.node.counters),

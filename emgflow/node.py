@@ -35,6 +35,9 @@ class Node:
     inputs: ClassVar[dict[str, In]] = {}
     outputs: ClassVar[dict[str, Out]] = {}
     tick_ms: ClassVar[float | None] = None
+    accepts_nonfinite: ClassVar[bool] = False
+    """True for a node that handles NaN / infinity itself; otherwise the runtime drops and counts
+    any message holding one before it reaches the node (``nonfinite`` in the stats)."""
     kind: ClassVar[str] = ""
     """Stock name used in graph files (``type: rms``); empty for abstract bases."""
 

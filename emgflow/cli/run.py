@@ -30,7 +30,7 @@ def stats_table(procs: dict[str, NodeProc], elapsed: float, title: str = "") -> 
         table.add_row(
             nid, p.spec.type, p.process, p.state, str(received), str(s.get("sent", 0)), f"{rate:.0f}",
             str(sum(v["dropped"] for v in ins.values())), str(sum(v["gaps"] for v in ins.values())),
-            str(s.get("malformed", 0)), str(p.restarts),
+            str(s.get("malformed", 0) + sum(v.get("nonfinite", 0) for v in ins.values())), str(p.restarts),
             f"{lat['p50_us'] / 1000:.2f}" if "p50_us" in lat else "-",
             f"{lat['p99_us'] / 1000:.2f}" if "p99_us" in lat else "-",
             " ".join(f"{k}={v}" for k, v in (s.get("counters") or {}).items()),
