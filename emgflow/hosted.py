@@ -57,6 +57,11 @@ class InputState:
     dropped: int = 0
     gaps: int = 0
     nonfinite: int = 0
+    epochs: int = 0                 # times the producer restarted (its sequence began again at 0)
+    lost_rows: int = 0              # rows the producer's downtime cost, as its rate and clock say
+    shift: int = 0                  # added to the producer's `start` since its last restart
+    last_end: int = 0
+    last_t_acq: int = 0
     eos: bool = False
     pending: deque = field(default_factory=deque)
 
@@ -152,6 +157,9 @@ class Hosted:
                 continue
             if ended:
                 break  # nothing follows an end of stream; what is pending is handled first
+            if msg.seq == 0 and st.last_seq is not None:
+                self._new_epoch(st, msg)
+            msg.start += st.shift
             if not self._valid(port, msg):
                 self._account(st, msg, rx)
                 continue
@@ -169,6 +177,23 @@ class Hosted:
             self.publish(self.call(self.handlers[port], msg), rx)
         if ended:
             self.end(port)
+
+    @staticmethod
+    def _new_epoch(st: InputState, msg: Msg) -> None:
+        """The producer restarted and numbers from scratch: continue its stream where it stopped,
+        plus the rows its downtime cost (its rate times the gap in acquisition time), so a consumer
+        sees one gap, counted in rows, instead of a replay of indices it has already seen."""
+        st.epochs += 1
+        st.last_seq = None  # a new sequence: not a gap
+        if msg.start >= st.last_end:  # its numbering already went on (e.g. derived from its input)
+            st.shift = 0
+            return
+        lost = 0
+        if msg.rate > 0 and msg.t_acq and st.last_t_acq:
+            rows = len(msg.data) if msg.data.ndim else 1
+            lost = max(0, round((msg.t_acq - st.last_t_acq) / 1e9 * msg.rate) - rows)
+        st.lost_rows += lost
+        st.shift = st.last_end + lost - msg.start
 
     def _valid(self, port: str, msg: Msg) -> bool:
         """NaN or infinity in a float payload (or the rate) never reaches a node that did not ask for
@@ -190,6 +215,7 @@ class Hosted:
         if st.last_seq is not None and msg.seq != st.last_seq + 1:
             st.gaps += 1
         st.last_seq = msg.seq
+        st.last_end, st.last_t_acq = msg.end, msg.t_acq
         if msg.trace:
             self.latency.add(msg.trace, rx)
 
@@ -215,8 +241,8 @@ class Hosted:
 
     def stats(self) -> dict[str, Any]:
         return {
-            "in": {p: {"received": s.received, "dropped": s.dropped, "gaps": s.gaps, "nonfinite": s.nonfinite}
-                   for p, s in self.inputs.items()},
+            "in": {p: {"received": s.received, "dropped": s.dropped, "gaps": s.gaps, "nonfinite": s.nonfinite,
+                       "restarts": s.epochs, "lost_rows": s.lost_rows} for p, s in self.inputs.items()},
             "sent": self.sent,
             "malformed": self.malformed,
             "counters": dict(self.node.counters),
