@@ -1,6 +1,6 @@
 """The control channel between the supervisor and its node processes: every kind in one place.
 
-Process -> supervisor: ``hb`` (per-node stats), ``ready`` (every hosted node set up, every consumer
+Process -> supervisor: ``hb`` (per-node stats and stalls, from a thread of its own), ``ready`` (every hosted node set up, every consumer
 connected), ``done`` (one hosted node finished: final stats and latency), ``error`` (a hosted node raised:
 its name and traceback). Supervisor -> process: ``start``, ``stop`` (first the sources, then the rest),
 ``exit`` (every consumer has finished: the process may close its sockets).
@@ -18,6 +18,7 @@ START, STOP, EXIT = "start", "stop", "exit"
 FROM_PROCESS = frozenset({HB, READY, DONE, ERROR})
 TO_PROCESS = frozenset({START, STOP, EXIT})
 MAX_BYTES = 16 << 20  # a heartbeat with a latency export is far smaller; more is not ours
+BEAT = ":hb"          # the heartbeat thread's socket: the process name with this suffix
 
 
 class ControlError(ValueError):

@@ -90,6 +90,7 @@ class Hosted:
         self.sent = 0
         self.latency = LatencyLog()
         self.first_rx_ns = 0  # when the first message arrived (start-up figures)
+        self.sending: str | None = None
         self.finished = False
 
     def wire(self, port: str, consumer: "Hosted", consumer_port: str) -> None:
@@ -116,7 +117,9 @@ class Hosted:
             msg.seq = out.seq
             out.seq += 1
             if out.pub is not None:
+                self.sending = port  # seen by the heartbeat: a send that does not return is a stall
                 out.pub.send(msg)
+                self.sending = None
             self.sent += 1
             for consumer, cport in out.local:
                 consumer.take(cport, msg)

@@ -24,10 +24,10 @@ import zmq
 
 from . import control
 from .contract import ProcessSpec
+from .heartbeat import HEARTBEAT_S, Heartbeat
 from .hosted import Hosted, NodeFailed
 from .transport import Poller
 
-HEARTBEAT_S = 0.25
 SOURCE_POLL_S = 0.05   # how soon a process with sources notices one has ended
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # SIGTERM also arrives when the supervisor dies
 
@@ -70,6 +70,9 @@ class Runner:
         self.last_hb = 0.0
         self.snapshot: dict[str, Any] = {}
         self.bad_control = 0
+        self.beat = Heartbeat(self.ctx, spec.name, spec.control, self.hosted, self.stats,
+                              lambda: time.monotonic() - self.last_hb if self.last_hb else 0.0)
+        self.beat.start()
 
     # --- control -------------------------------------------------------------------------------
     def tell(self, kind: str, **body: Any) -> None:
@@ -92,21 +95,23 @@ class Runner:
         return cmd
 
     def stats(self) -> dict[str, Any]:
-        """Per-node figures; the last snapshot while a node holds the lock (e.g. waiting to send)."""
+        """Per-node figures (read by the heartbeat thread); the last snapshot while a node holds the
+        lock (e.g. waiting to send) or changed a counter mid-copy (one node runs unlocked)."""
         if self.lock.acquire(blocking=False):
             try:
                 self.snapshot = {name: h.stats() for name, h in self.hosted.items()}
+            except RuntimeError:
+                pass  # "dictionary changed size during iteration": the next beat reads it
             finally:
                 self.lock.release()
         return self.snapshot
 
     def heartbeat(self) -> None:
-        now = time.monotonic()
-        if now - self.last_hb >= HEARTBEAT_S:
-            self.last_hb = now
-            self.tell(control.HB, stats=self.stats())
-            if os.getppid() != self.spec.supervisor_pid:
-                raise SystemExit(0)
+        """The main loop's pulse: how long since it last came round (a long node call shows in the
+        beats as ``busy_s``), and a parent check in case PR_SET_PDEATHSIG is not available."""
+        self.last_hb = time.monotonic()
+        if os.getppid() != self.spec.supervisor_pid:
+            raise SystemExit(0)
 
     def report_finished(self) -> None:
         while self.just_finished:
@@ -149,7 +154,7 @@ class Runner:
         ticks = {h.name: (h.node.tick_ms / 1000, time.monotonic() + h.node.tick_ms / 1000) for h in self.ticking}
         while not self.stopping and not all(h.finished for h in self.hosted.values()):
             now = time.monotonic()
-            timeout = HEARTBEAT_S - (now - self.last_hb)
+            timeout = HEARTBEAT_S
             if self.sources:
                 timeout = min(timeout, SOURCE_POLL_S)
             for _, due in ticks.values():
@@ -235,6 +240,7 @@ class Runner:
         for sig in STOP_SIGNALS:  # a second signal must not cut a hand's safe stop short
             signal.signal(sig, signal.SIG_IGN)
         self.stop_sources.set()
+        self.beat.close()
         locked = self.lock.acquire(timeout=1.0)
         try:
             for h in self.hosted.values():

@@ -22,7 +22,8 @@ from .graph import Graph, NodeSpec
 from .plan import Endpoints, RestartPolicy, plan
 
 READY_TIMEOUT_S = 120.0   # model loading and torch import happen before "ready"
-HANG_TIMEOUT_S = 10.0     # no heartbeat for this long: the process is hung, treat it as crashed
+HANG_TIMEOUT_S = 1.0      # no heartbeat (a thread of its own, every 250 ms) for this long: hung
+STALL_REPORT_S = 2.0      # a send waiting this long on its consumers is reported, naming them
 STOP_GRACE_S = 5.0
 FINAL = ("done", "stopped", "failed")
 
@@ -60,6 +61,7 @@ class OsProcess:
     failed_node: str = ""
     spawned_ns: int = 0           # monotonic clock: start-up figures (spawn -> ready)
     ready_ns: int = 0
+    stalls: set[str] = field(default_factory=set)  # nodes whose stall was reported
 
 
 class GraphFailed(RuntimeError):
@@ -125,7 +127,8 @@ class Supervisor:
                 frames = self.control.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            p = self.processes.get(frames[0].decode(errors="replace")) if len(frames) == 2 else None
+            name = frames[0].decode(errors="replace").removesuffix(control.BEAT)
+            p = self.processes.get(name) if len(frames) == 2 else None
             try:
                 if p is None:
                     raise control.ControlError("not from a process of this graph")
@@ -140,6 +143,7 @@ class Supervisor:
         if kind == control.HB:
             for nid, stats in msg["stats"].items():
                 self.procs[self._member(p, {"node": nid})].stats = dict(stats)
+            self._report_stalls(p, dict(msg.get("stalled", {})))
         elif kind == control.READY:
             p.ready_ns = time.monotonic_ns()
             self._set_state(p, "ready")
@@ -157,6 +161,22 @@ class Supervisor:
             if who in self.procs:
                 self.procs[who].error = str(msg["tb"])
             self.on_event(who, f"crashed: {msg['error']}\n{str(msg['tb']).rstrip()}")
+
+    def _report_stalls(self, p: OsProcess, stalled: dict[str, Any]) -> None:
+        """Name a consumer that keeps its producer waiting (once per stall)."""
+        for nid in stalled:
+            self._member(p, {"node": nid})
+        for nid in list(p.stalls):
+            if nid not in stalled:
+                p.stalls.discard(nid)
+        for nid, info in stalled.items():
+            if nid in p.stalls or float(info["s"]) < STALL_REPORT_S:
+                continue
+            p.stalls.add(nid)
+            port = str(info["port"])
+            slow = [e.node for e in self.graph.consumers(nid, port) if self.procs[e.node].process != p.spec.name]
+            self.on_event(nid, f"stalled: its output {port!r} has waited {float(info['s']):.1f} s for its consumers "
+                               f"({', '.join(slow)}) to read")
 
     @staticmethod
     def _member(p: OsProcess, msg: dict[str, Any]) -> str:
