@@ -58,6 +58,8 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -243,6 +245,7 @@ def _mat_format(path: Path) -> str:
         return "grip-force"
     if {"Data", "Description", "SamplingFrequency"} <= names:
         return "otb"
+    _loadmat(path)  # a truncated file lists only its first variables: say it is damaged, not foreign
     raise RecordingError(f"{path}: unrecognised .mat layout; expected Ninapro (emg, restimulus, rerepetition), "
                          f"grip-force (emg, Force) or OT Bioelettronica (Data, Description, SamplingFrequency) "
                          f"variables, found: {', '.join(sorted(names)) or 'none'}")
@@ -254,7 +257,8 @@ def _loadmat(path: Path) -> dict[str, Any]:
     try:
         return {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
     except Exception as exc:  # scipy raises IndexError, ValueError, MatReadError... on a bad file
-        raise RecordingError(f"{path}: not a readable MATLAB v5 file ({type(exc).__name__}: {exc})") from exc
+        raise RecordingError(f"{path}: not a readable MATLAB v5 file, truncated or damaged "
+                             f"({type(exc).__name__}: {exc})") from exc
 
 
 def _require(m: dict[str, Any], names: tuple[str, ...], path: Path, what: str) -> None:
@@ -285,8 +289,9 @@ def _read_npz(path: Path) -> Recording:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise RecordingError(f"{path}: not a readable .npz archive ({exc})") from exc
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise RecordingError(f"{path}: not a readable .npz archive, empty, truncated or damaged "
+                             f"({type(exc).__name__}: {exc or 'no data'})") from exc
     missing = [k for k in ("emg", "rate") if k not in arrays]
     if missing:
         raise RecordingError(f"{path}: expected npz arrays emg (N, C) and rate (scalar); missing {', '.join(missing)} "

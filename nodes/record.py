@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from emgflow import In, Msg, Node, Param
+from emgflow.errors import ParamError
 
 TICK_MS = 100.0
 """How often a recorder checks whether a flush is due while no message arrives."""
@@ -46,7 +48,28 @@ class _Recorder(Node):
     write and something is pending, checked on every message and on every tick."""
 
     tick_ms: ClassVar[float | None] = TICK_MS
+    path: str
     flush_s: float
+
+    def check(self) -> None:
+        """Refuse at validation a path the first flush could not write: a folder, a file below a file,
+        or a place where no file can be created (``/proc/x.npz``, a read-only mount)."""
+        target = Path(self.path)
+        if target.is_dir():
+            raise ParamError("path", f"{target} is a folder; expected a file to write", "name a file inside it")
+        folder = target.parent
+        while not folder.exists():
+            folder = folder.parent
+        try:
+            if target.exists():
+                open(target, "ab").close()  # appends nothing: only asks whether it may be written
+            elif not folder.is_dir():
+                raise ParamError("path", f"{folder} is a file, so {target} cannot be created")
+            else:
+                tempfile.TemporaryFile(dir=folder).close()  # the folder takes new files (left nothing)
+        except OSError as exc:
+            raise ParamError("path", f"cannot write {target}: {exc.strerror} ({folder})",
+                             "record to a folder you can write") from None
 
     def _start_clock(self) -> None:
         self.pending = False

@@ -223,3 +223,19 @@ def test_npz_layout_errors(tmp_path):
     np.savez(path, emg=np.zeros((5, 2)), rate=100.0, glove=np.zeros((4, 22)))
     with pytest.raises(RecordingError, match="'glove' has 4 rows, emg has 5"):
         load(path)
+
+
+def test_empty_or_cut_files_are_called_damaged_and_named(data_dir, tmp_path):
+    """An empty .npz and a .mat cut in half (a copy interrupted, a full disk) name the file and say it is
+    damaged, instead of an abort or an 'unrecognised layout'."""
+    whole = (data_dir / "ninapro-db5-e1/s1/S1_E1_A1.mat").read_bytes()
+    (tmp_path / "half.mat").write_bytes(whole[:len(whole) // 2])
+    (tmp_path / "empty.npz").write_bytes(b"")
+    np.savez(tmp_path / "ok.npz", emg=np.zeros((100, 2)), rate=np.float64(200))
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "ok.npz").read_bytes()[:300])
+    for name, fault in (("half.mat", "not a readable MATLAB v5 file, truncated or damaged"),
+                        ("empty.npz", "not a readable .npz archive, empty, truncated or damaged"),
+                        ("cut.npz", "not a readable .npz archive, empty, truncated or damaged")):
+        with pytest.raises(RecordingError) as exc:
+            load(tmp_path / name)
+        assert str(exc.value).startswith(f"{tmp_path / name}: {fault}"), exc.value
