@@ -1,8 +1,10 @@
-"""Lossless recorders: npz (emgflow's own recording format, which `replay` plays back) and csv.
+"""Lossless recorders: emgrec (append-only, for takes of any length), npz and csv.
 
-Both write at least every ``flush_s``, on a message or, while the stream stalls, on the tick
+All write at least every ``flush_s``, on a message or, while the stream stalls, on the tick
 (every ``TICK_MS``), so a killed recorder leaves a readable file holding at least everything it
-received more than ``flush_s`` + 0.1 s before the kill."""
+received more than ``flush_s`` + 0.1 s before the kill. emgrec and csv only append, and cut a
+write that fails (a full disk) back off before stopping with the error, so the file keeps every
+earlier row and ends where a reader expects; npz rewrites the whole take at each flush."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from emgflow import In, Msg, Node, Param
+from emgflow.emgrec import AppendFile, Writer
 from emgflow.errors import ParamError
 
 TICK_MS = 100.0
@@ -100,7 +103,8 @@ class Csv(_Recorder):
     Lossless by default: integers as integers, floats with the digits that read back the same value
     (9 significant for float32, 17 for float64); set `precision` to trade that for size. Rows are
     kept in memory between flushes and written whole, so the file only ever ends with a full row.
-    A message of another width than the first (or not numeric) is counted as `malformed` and dropped."""
+    A message of another width than the first (or not numeric) is counted as `malformed` and dropped.
+    Each flush is one append; a failed one (a full disk) is cut back off and stops the node."""
 
     kind = "csv"
     path = Param(str, help="output .csv file (relative to the graph file)", path=True)
@@ -111,7 +115,7 @@ class Csv(_Recorder):
 
     def setup(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(self.path, "w")
+        self.file = AppendFile(self.path)
         self.width: int | None = None
         self.lines: list[str] = []
         self._start_clock()
@@ -131,12 +135,11 @@ class Csv(_Recorder):
         self._received()
 
     def flush(self) -> None:
-        self.file.write("".join(self.lines))
-        self.file.flush()
-        self.lines = []
+        text, self.lines = "".join(self.lines), []
+        self.file.write(text.encode())
 
     def teardown(self) -> None:
-        if getattr(self, "file", None):
+        if getattr(self, "file", None) and not self.file.closed:
             self.flush()
             self.file.close()
 
@@ -246,3 +249,61 @@ class Npz(_Recorder):
     def teardown(self) -> None:
         if getattr(self, "pending", False):
             self.flush()
+
+
+class Emgrec(_Recorder):
+    """Record a stream, and optional label / target streams, to an append-only .emgrec file
+    (emgflow.emgrec) that emgflow.recordings.load reads and `replay` plays back, as it does an npz
+    from the npz recorder. For takes of any length: each flush appends only the rows received since
+    the last one, so memory holds at most ``flush_s`` of rows, the disk never holds the take twice,
+    and a kill, a crash or a full disk leaves every flushed row readable. Arrays keep the stream's
+    dtype; 1-D payloads become one column. A jump in a stream's ``start`` is counted as
+    ``<name>_gaps`` and kept in the file as it happened; a message of another width or dtype is
+    counted as ``<name>_malformed`` and dropped. A failed write (a full disk) stops the node with the error."""
+
+    kind = "emgrec"
+    path = Param(str, help="output .emgrec file (relative to the graph file)", path=True)
+    flush_s = Param(float, 1.0, gt=0, unit="s", help="append to the file at least this often, also while the stream stalls")
+    in_ = In(policy="all", help="main stream, saved as `emg`")
+    label = In(policy="all", optional=True, help="per-sample labels, saved as `label`")
+    target = In(policy="all", optional=True, help="per-sample targets (glove, force), saved as `target`")
+
+    def setup(self) -> None:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.writer = Writer(self.path)
+        self.layouts: dict[str, tuple[int, np.dtype]] = {}
+        self.ends: dict[str, int] = {}
+        self._start_clock()
+
+    def on_in(self, msg: Msg) -> None:
+        self._add("emg", msg)
+
+    def on_label(self, msg: Msg) -> None:
+        self._add("label", msg)
+
+    def on_target(self, msg: Msg) -> None:
+        self._add("target", msg)
+
+    def _add(self, key: str, msg: Msg) -> None:
+        rows = _rows(msg)
+        layout = self.layouts.get(key)
+        if layout is None:
+            self.layouts[key] = (rows.shape[1], rows.dtype)
+            meta = {k: v for k, v in msg.meta.items() if k != "channel_names"} if key == "emg" else {}
+            self.writer.declare(key, msg.rate, rows.dtype, rows.shape[1], _channel_names(msg, rows.shape[1]), meta)
+        elif (rows.shape[1], rows.dtype) != layout:  # the file declares one width and dtype per stream
+            self.count(f"{key}_malformed")
+            return
+        elif msg.start != self.ends[key]:
+            self.count(f"{key}_gaps")
+        self.writer.append(key, msg.start, rows)
+        self.ends[key] = msg.start + len(rows)
+        self._received()
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def teardown(self) -> None:
+        if getattr(self, "writer", None) and not self.writer.file.closed:
+            self.flush()
+            self.writer.close()
