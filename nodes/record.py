@@ -144,6 +144,26 @@ class Csv(_Recorder):
             self.file.close()
 
 
+class _Streams(_Recorder):
+    """Ports of the recorders that write recordings (npz, emgrec): `emg`, optional label and target."""
+
+    in_ = In(policy="all", help="main stream, saved as `emg`")
+    label = In(policy="all", optional=True, help="per-sample labels, saved as `label`")
+    target = In(policy="all", optional=True, help="per-sample targets (glove, force), saved as `target`")
+
+    def on_in(self, msg: Msg) -> None:
+        self._add("emg", msg)
+
+    def on_label(self, msg: Msg) -> None:
+        self._add("label", msg)
+
+    def on_target(self, msg: Msg) -> None:
+        self._add("target", msg)
+
+    def _add(self, key: str, msg: Msg) -> None:
+        raise NotImplementedError
+
+
 @dataclass
 class _Stream:
     """One recorded stream: its rows so far and where they sit in the stream's sample index."""
@@ -162,7 +182,7 @@ class _Stream:
         return self.parts[0]
 
 
-class Npz(_Recorder):
+class Npz(_Streams):
     """Record a stream, and optional label / target streams, to an .npz that emgflow.recordings.load
     reads and `replay` plays back. Arrays keep the stream's dtype; 1-D payloads become one column.
 
@@ -177,17 +197,15 @@ class Npz(_Recorder):
 
     Each flush rewrites the whole file to ``<path>.tmp.npz`` and renames it over ``path`` (atomic),
     so a reader or a killed recorder always finds a complete file; a temp file left by a killed run
-    is removed at setup. The cost grows with the length: a 10-minute take of 16 float32 channels at
-    200 Hz is 7.7 MB, rewritten in about 15 ms (measured on a 2-core VM; under 1 % of the take's time
-    at the default ``flush_s``), so keep ``flush_s`` at a second or more for long takes."""
+    is removed at setup, and one cut short by a full disk at once (the node then stops with the
+    error, the previous file intact). The cost grows with the length: the whole take stays in memory
+    and the disk needs room for it twice; a 10-minute take of 16 float32 channels at 200 Hz is
+    7.7 MB, rewritten in about 15 ms (measured on a 2-core VM). For long takes, use `emgrec`."""
 
     kind = "npz"
     path = Param(str, help="output .npz file (relative to the graph file)", path=True)
     flush_s = Param(float, 1.0, gt=0, unit="s",
                     help="rewrite the file at least this often, also while the stream stalls")
-    in_ = In(policy="all", help="main stream, saved as `emg`")
-    label = In(policy="all", optional=True, help="per-sample labels, saved as `label`")
-    target = In(policy="all", optional=True, help="per-sample targets (glove, force), saved as `target`")
 
     def setup(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -199,15 +217,6 @@ class Npz(_Recorder):
     @property
     def temp_path(self) -> str:
         return f"{self.path}.tmp.npz"
-
-    def on_in(self, msg: Msg) -> None:
-        self._add("emg", msg)
-
-    def on_label(self, msg: Msg) -> None:
-        self._add("label", msg)
-
-    def on_target(self, msg: Msg) -> None:
-        self._add("target", msg)
 
     def _add(self, key: str, msg: Msg) -> None:
         rows = _rows(msg)
@@ -243,7 +252,12 @@ class Npz(_Recorder):
             if key != "emg":
                 arrays.update({key: stream.rows(), f"{key}_start": np.int64(stream.start),
                                f"{key}_rate": np.float64(stream.rate)})
-        np.savez(self.temp_path, **arrays)
+        try:
+            np.savez(self.temp_path, **arrays)
+        except OSError as exc:
+            Path(self.temp_path).unlink(missing_ok=True)
+            raise OSError(exc.errno, f"{self.path}: {exc.strerror} while saving; the file keeps its last "
+                                     f"flush (the temp file is removed)") from None
         os.replace(self.temp_path, self.path)
 
     def teardown(self) -> None:
@@ -251,7 +265,7 @@ class Npz(_Recorder):
             self.flush()
 
 
-class Emgrec(_Recorder):
+class Emgrec(_Streams):
     """Record a stream, and optional label / target streams, to an append-only .emgrec file
     (emgflow.emgrec) that emgflow.recordings.load reads and `replay` plays back, as it does an npz
     from the npz recorder. For takes of any length: each flush appends only the rows received since
@@ -264,9 +278,6 @@ class Emgrec(_Recorder):
     kind = "emgrec"
     path = Param(str, help="output .emgrec file (relative to the graph file)", path=True)
     flush_s = Param(float, 1.0, gt=0, unit="s", help="append to the file at least this often, also while the stream stalls")
-    in_ = In(policy="all", help="main stream, saved as `emg`")
-    label = In(policy="all", optional=True, help="per-sample labels, saved as `label`")
-    target = In(policy="all", optional=True, help="per-sample targets (glove, force), saved as `target`")
 
     def setup(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -274,15 +285,6 @@ class Emgrec(_Recorder):
         self.layouts: dict[str, tuple[int, np.dtype]] = {}
         self.ends: dict[str, int] = {}
         self._start_clock()
-
-    def on_in(self, msg: Msg) -> None:
-        self._add("emg", msg)
-
-    def on_label(self, msg: Msg) -> None:
-        self._add("label", msg)
-
-    def on_target(self, msg: Msg) -> None:
-        self._add("target", msg)
 
     def _add(self, key: str, msg: Msg) -> None:
         rows = _rows(msg)

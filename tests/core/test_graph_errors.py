@@ -50,6 +50,8 @@ CORPUS = [
     ("nan param", "nodes:\n  src:\n    type: pulse\n    params:\n      rate: .nan\n", 5, "NaN or infinite"),
     ("inf param", "nodes:\n  src: {type: pulse}\n  hand:\n    type: hand_sim\n    inputs: {in: src.out}\n"
                   "    params: {timeout_ms: .inf}\n", 6, "NaN or infinite"),
+    ("nan in a list", "nodes:\n" + GOOD_SOURCE + "  sel:\n    type: select\n    inputs: {in: src.out}\n"
+     "    params: {channels: [0, .nan]}\n", 6, "NaN or infinite"),
     ("node id too long for ipc", "nodes:\n  " + "s" * 111 + ": {type: pulse}\n  r: {type: relay, inputs: {in: " + "s" * 111
      + ".out}}\n", 2, "too long for its socket path"),
     ("recorder path not writable", "nodes:\n" + GOOD_SOURCE + "  rec:\n    type: npz\n    inputs: {in: src.out}\n"

@@ -20,6 +20,16 @@ from emgflow.message import Msg
 from emgflow.runner import Runner
 
 
+def relay_spec(tmp_path: Path, supervisor_pid: int, queue: int) -> dict:
+    """A `relay` node's runtime spec: input from our PUB at src, output to our SUB at out, control at ctl."""
+    return {"name": "relay0", "type": "relay", "params": {}, "control": f"ipc://{tmp_path}/ctl",
+            "supervisor_pid": supervisor_pid,
+            "outputs": {"out": {"endpoint": f"ipc://{tmp_path}/out", "topic": "relay0.out",
+                                "subscribers": 1, "lossless": False}},
+            "inputs": {"in": {"endpoint": f"ipc://{tmp_path}/src", "topic": "source.out",
+                              "policy": "all", "queue": queue}}}
+
+
 def test_garbage_frames_are_counted_not_fatal(tmp_path):
     ctx = zmq.Context.instance()
     control = ctx.socket(zmq.ROUTER)
@@ -29,13 +39,7 @@ def test_garbage_frames_are_counted_not_fatal(tmp_path):
     downstream = ctx.socket(zmq.SUB)
     downstream.setsockopt(zmq.SUBSCRIBE, b"")
     downstream.connect(f"ipc://{tmp_path}/out")
-    spec = {"name": "relay0", "type": "relay", "params": {}, "control": f"ipc://{tmp_path}/ctl",
-            "supervisor_pid": os.getppid(),
-            "outputs": {"out": {"endpoint": f"ipc://{tmp_path}/out", "topic": "relay0.out",
-                                "subscribers": 1, "lossless": False}},
-            "inputs": {"in": {"endpoint": f"ipc://{tmp_path}/src", "topic": "source.out",
-                              "policy": "all", "queue": 64}}}
-    runner = Runner(spec)
+    runner = Runner(relay_spec(tmp_path, os.getppid(), queue=64))
     assert runner.outputs["out"].wait_subscribers(time.monotonic() + 5)
     time.sleep(0.2)  # let the runner's SUB connect to our plain PUB
     good = Msg(data=np.arange(8, dtype=np.float32).reshape(1, 8), rate=200.0, trace=[["source", 1, 2]])
@@ -129,12 +133,7 @@ def test_a_node_process_survives_and_counts_thousands_of_mutated_frames(tmp_path
     downstream.setsockopt(zmq.SUBSCRIBE, b"")
     downstream.setsockopt(zmq.RCVHWM, 0)
     downstream.connect(f"ipc://{tmp_path}/out")
-    spec = {"name": "relay0", "type": "relay", "params": {}, "control": f"ipc://{tmp_path}/ctl",
-            "supervisor_pid": os.getpid(),
-            "outputs": {"out": {"endpoint": f"ipc://{tmp_path}/out", "topic": "relay0.out",
-                                "subscribers": 1, "lossless": False}},
-            "inputs": {"in": {"endpoint": f"ipc://{tmp_path}/src", "topic": "source.out",
-                              "policy": "all", "queue": 100_000}}}
+    spec = relay_spec(tmp_path, os.getpid(), queue=100_000)  # a queue that holds every frame sent
     proc = subprocess.Popen([sys.executable, "-m", "emgflow.runner", json.dumps(spec)])
     try:
         assert _control(control, 60)[1]["t"] == "ready"
