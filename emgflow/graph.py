@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from .codec import MAX_HOP_NAME
+from .codec import MAX_HOP_NAME, MAX_TRACE_HOPS
 from .errors import GraphError, GraphErrors, ParamError
 from .graphfile import Loader, position, read_graph_file
 from .message import StreamInfo
@@ -124,6 +124,7 @@ class _Validator:
             self._socket_paths(specs)
         order = self._toposort(specs)
         if order is not None:
+            self._trace_depth(specs, order)
             self._streams(specs, order)
         if self.errors:
             raise self.fail()
@@ -143,6 +144,10 @@ class _Validator:
                                               hint=unknown_key_hint(node_id, list(map(str, nodes_doc)))))
                 continue
             try:
+                if any(isinstance(token, yaml.AliasToken) for token in yaml.scan(value)):
+                    self.errors.append(GraphError(f"--set {item!r}: YAML aliases (*name) are not allowed here",
+                                                  "<command line>", hint="write the value out"))
+                    continue
                 out.setdefault(node_id, {})[param] = yaml.safe_load(value) if value else ""
             except yaml.YAMLError as exc:
                 self.errors.append(GraphError(f"--set {item!r}: the value is not valid YAML "
@@ -284,6 +289,18 @@ class _Validator:
                          f"({size} bytes, the limit is {SUN_PATH_MAX})", "nodes", node_id, key=True,
                          hint=f"shorten the id by {size - SUN_PATH_MAX} characters, set TMPDIR to a shorter "
                               "folder, or use `transport: tcp`")
+
+    def _trace_depth(self, specs: dict[str, NodeSpec], order: list[str]) -> None:
+        """Each node adds a hop to the trace of what it passes on, and a frame whose trace holds more
+        than MAX_TRACE_HOPS is refused on receipt: a longer chain would lose every message."""
+        depth: dict[str, int] = {}
+        for node_id in order:
+            depth[node_id] = 1 + max((depth[e.source] for e in specs[node_id].inputs.values()), default=0)
+            if depth[node_id] > MAX_TRACE_HOPS:
+                self.err(f"node {node_id!r} is {depth[node_id]} nodes down a chain; messages carry a trace of "
+                         f"at most {MAX_TRACE_HOPS} hops", "nodes", node_id, key=True,
+                         hint="split the chain into graphs, or merge steps into one node")
+                return
 
     def _toposort(self, specs: dict[str, NodeSpec]) -> list[str] | None:
         state: dict[str, int] = {}

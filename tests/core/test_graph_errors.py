@@ -59,6 +59,8 @@ CORPUS = [
     ("alias bomb", "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{n}: &{n} [{', '.join(['*' + p] * 10)}]\n" for p, n in zip("abcdefgh", "bcdefghi")) + "nodes: *i\n",
      1, "expands to more than 100000 values"),
+    ("chain longer than a trace", "nodes:\n  n0: {type: pulse}\n" + "".join(
+        f"  n{i}: {{type: relay, inputs: {{in: n{i - 1}.out}}}}\n" for i in range(1, 66)), 66, "65 nodes down a chain"),
     ("source has no inputs", "nodes:\n  src:\n    type: pulse\n    inputs: {in: x.out}\n  x: {type: pulse}\n", 4, "is a source"),
 ]
 
@@ -130,6 +132,9 @@ def test_unparsable_override_is_a_clear_error(tmp_path):
     out = result.output + result.stderr
     assert result.exit_code == 2 and "--set 'env.window=[1,2': the value is not valid YAML" in out, out
     assert "Traceback" not in out
+    bomb = "[&a [1, 1, 1, 1, 1, 1, 1, 1, 1], " + ", ".join(["*a"] * 9) + "]"
+    result = CliRunner().invoke(app, ["validate", str(path), "--set", f"env.window={bomb}"])
+    assert result.exit_code == 2 and "YAML aliases (*name) are not allowed here" in result.output + result.stderr
 
 
 @pytest.mark.parametrize("duration", ["-1", "0", "nan", "inf"])
