@@ -26,8 +26,7 @@ MAX_HOP_NAME = 128
 MAX_NDIM = 8
 _MAX_INDEX = 1 << 62
 """Largest sample index, sequence or clock value accepted: far beyond any real stream, well inside int64."""
-_REQUIRED = frozenset(("v", "q", "d", "s", "r", "st", "t", "m", "tr"))
-_KEYS = _REQUIRED | {"e"}
+_REQUIRED = ("v", "q", "d", "s", "r", "st", "t", "m", "tr")
 _KINDS = "biufcSU"
 """dtype kinds a payload may have: numbers, bools and fixed-width strings (never objects or records)."""
 
@@ -73,57 +72,68 @@ def decode(frames: Sequence[Any], max_payload: int = MAX_PAYLOAD_BYTES) -> tuple
     """
     if len(frames) != 3:
         raise MalformedFrame("frames", f"expected 3 frames, got {len(frames)}")
-    raw, payload = frames[1], memoryview(frames[2])  # any buffer: bytes, a zmq frame, an array
+    raw, payload = frames[1], frames[2]  # bytes-like: len() is the size in bytes
     if len(raw) > MAX_HEADER_BYTES:
         raise MalformedFrame("size", f"header of {len(raw)} bytes exceeds {MAX_HEADER_BYTES}")
-    if payload.nbytes > max_payload:
-        raise MalformedFrame("size", f"payload of {payload.nbytes} bytes exceeds this edge's {max_payload}")
+    if len(payload) > max_payload:
+        raise MalformedFrame("size", f"payload of {len(payload)} bytes exceeds this edge's {max_payload}")
     try:
         header = msgpack.unpackb(raw, raw=False, strict_map_key=False)
     except Exception as exc:  # msgpack raises several unrelated types on garbage
         raise MalformedFrame("header", f"not msgpack: {exc}") from None
     if type(header) is not dict or header.get("v") != SCHEMA_VERSION:
         raise MalformedFrame("header", "not an emgflow v1 header")
-    if not _REQUIRED <= header.keys() <= _KEYS:
-        raise MalformedFrame("header", f"fields {sorted(map(str, header))}, expected {sorted(_REQUIRED)} (+ 'e')")
-    data = _array(header["d"], header["s"], payload, max_payload)
-    rate, start, t_acq, seq, meta, trace = (header[k] for k in ("r", "st", "t", "q", "m", "tr"))
+    eos = header.get("e", False)
+    try:
+        if len(header) != len(_REQUIRED) + ("e" in header):
+            raise KeyError("unknown")
+        dtype, shape, rate, start, t_acq, seq, meta, trace = (
+            header["d"], header["s"], header["r"], header["st"], header["t"], header["q"], header["m"], header["tr"])
+    except KeyError:
+        raise MalformedFrame("header", f"fields {sorted(map(str, header))}, expected {sorted(_REQUIRED)} (+ 'e')") from None
+    data = _array(dtype, shape, payload, max_payload)
     if type(rate) not in (int, float) or not (math.isfinite(rate) and rate >= 0):
         raise MalformedFrame("numbers", f"rate must be a finite number >= 0, got {rate!r}")
-    for name, value in (("start", start), ("t", t_acq), ("q", seq)):
-        if type(value) is not int or not 0 <= value < _MAX_INDEX:
-            raise MalformedFrame("numbers", f"{name} must be an integer in [0, 2**62), got {value!r}")
+    if (type(start) is not int or type(t_acq) is not int or type(seq) is not int
+            or not (0 <= start < _MAX_INDEX and 0 <= t_acq < _MAX_INDEX and 0 <= seq < _MAX_INDEX)):
+        raise MalformedFrame("numbers", f"start, t and q must be integers in [0, 2**62), got {start!r}, {t_acq!r}, {seq!r}")
     if type(meta) is not dict:
         raise MalformedFrame("meta", f"meta must be a map, got {type(meta).__name__}")
     _check_trace(trace)
-    eos = header.get("e", False)
     if type(eos) is not bool:
         raise MalformedFrame("header", f"end-of-stream flag must be a bool, got {eos!r}")
     return Msg(data, rate, start, t_acq, seq, meta, trace), eos
 
 
-def _array(dtype_text: Any, shape: Any, payload: memoryview, max_payload: int) -> np.ndarray:
-    """The payload viewed as ``shape`` of ``dtype``, which must account for every byte. A zero
-    dimension does not license huge others: each dimension must fit the edge's limit on its own."""
+def _array(dtype_text: Any, shape: Any, payload: Any, max_payload: int) -> np.ndarray:
+    """The payload viewed as ``shape`` of ``dtype``, which must account for every byte (numpy checks
+    the dimensions and never allocates here). An empty array's other dimensions must still fit the
+    edge's limit: (0, 2**40) would hold no bytes yet make a consumer allocate for 2**40 columns."""
     if type(dtype_text) is not str or len(dtype_text) > 8:
         raise MalformedFrame("dtype", f"expected a numpy type string, got {dtype_text!r:.40}")
     dtype = _dtype(dtype_text)
-    if type(shape) is not list or len(shape) > MAX_NDIM or any(type(n) is not int or n < 0 for n in shape):
-        raise MalformedFrame("shape", f"expected up to {MAX_NDIM} non-negative integers, got {shape!r:.80}")
-    if dtype.itemsize * math.prod(max(n, 1) for n in shape) > max_payload:
+    if type(shape) is not list or len(shape) > MAX_NDIM:
+        raise MalformedFrame("shape", f"expected a list of up to {MAX_NDIM} dimensions, got {shape!r:.80}")
+    try:
+        data = np.ndarray(shape, dtype, payload)
+    except (TypeError, ValueError, OverflowError) as exc:
+        short = all(type(n) is int and 0 <= n for n in shape) and dtype.itemsize * math.prod(shape) > len(payload)
+        raise MalformedFrame("payload" if short else "shape", f"{shape!r:.80} of {dtype}: {exc}") from None
+    if data.nbytes != len(payload):
+        raise MalformedFrame("payload", f"{len(payload)} bytes, header says {data.nbytes}")
+    if not data.size and dtype.itemsize * math.prod(n or 1 for n in shape) > max_payload:
         raise MalformedFrame("shape", f"{shape!r:.80} of {dtype} is larger than this edge's {max_payload} bytes")
-    nbytes = dtype.itemsize * math.prod(shape)
-    if nbytes != payload.nbytes:
-        raise MalformedFrame("payload", f"{payload.nbytes} bytes, header says {nbytes}")
-    return np.ndarray(shape, dtype, payload)
+    return data
 
 
 def _check_trace(trace: Any) -> None:
     if type(trace) is not list or len(trace) > MAX_TRACE_HOPS:
         raise MalformedFrame("trace", f"expected a list of at most {MAX_TRACE_HOPS} hops")
     for hop in trace:
-        if (type(hop) is not list or len(hop) != 3 or type(hop[0]) is not str or len(hop[0]) > MAX_HOP_NAME
-                or type(hop[1]) is not int or type(hop[2]) is not int):
+        if type(hop) is not list or len(hop) != 3:
+            raise MalformedFrame("trace", f"each hop must be [name, int, int], got {hop!r:.80}")
+        name, rx, tx = hop
+        if type(name) is not str or len(name) > MAX_HOP_NAME or type(rx) is not int or type(tx) is not int:
             raise MalformedFrame("trace", f"each hop must be [name (<= {MAX_HOP_NAME} chars), int, int], got {hop!r:.80}")
 
 

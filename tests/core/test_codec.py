@@ -32,7 +32,8 @@ def test_a_valid_frame_round_trips():
     np.testing.assert_array_equal(msg.data, GOOD.data)
     assert (msg.rate, msg.start, msg.t_acq, msg.seq, msg.meta, msg.trace) == \
         (GOOD.rate, GOOD.start, GOOD.t_acq, GOOD.seq, GOOD.meta, GOOD.trace)
-    assert not eos and decode(encode(b"t", GOOD, eos=True))[1]
+    topic, header, data = encode(b"t", GOOD, eos=True)
+    assert not eos and decode([topic, header, memoryview(data).cast("B")])[1]
 
 
 @pytest.mark.parametrize("changes, reason", [
