@@ -4,7 +4,8 @@ Validation runs entirely before any process starts: YAML syntax, unknown or dupl
 node types, params (types, ranges, names), ports, missing inputs, cycles, and stream checks
 (each node's ``describe()`` sees its inputs' rates, so a 450 Hz corner on a 200 Hz stream is refused).
 Reading the file (bounded, with positions) is graphfile.py. Run-time limits are checked here too
-(node ids that fit the ``ipc://`` socket path), so nothing fails after processes start.
+(node ids that fit the ``ipc://`` socket path and a trace hop, chains no deeper than a trace holds),
+so nothing fails after processes start.
 """
 
 from __future__ import annotations
