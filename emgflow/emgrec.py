@@ -9,7 +9,8 @@ blocks, so everything before the last write stays as it was:
     b"EMGREC\\x00\\x01", then blocks: <u32 header bytes> <u32 payload bytes> <u32 CRC-32 of both>,
     a msgpack header, the payload
 
-    {"t": "stream", "name", "rate", "dtype", "width", "names", "meta"}   once per stream, first
+    {"t": "stream", "name", "rate", "dtype", "width", "names", "meta"}   before a stream's first rows
+    (a writer that opens the file again may declare a stream again, with the same dtype and width)
     {"t": "rows", "name", "start"}   payload: that stream's rows, C order; start = stream index of the first
 
 ``read`` keeps every whole block and stops at the first one cut short or damaged (the tail of a
@@ -152,9 +153,11 @@ def read(path: str | Path) -> tuple[dict[str, Stream], int]:
             break
         try:  # a whole block with a good checksum was written by a recorder: anything odd is a bad file
             header = msgpack.unpackb(data[body:body + head_size], raw=False)
-            if header["t"] == "stream":
-                decls[header["name"]] = header
-                parts[header["name"]] = []
+            if header["t"] == "stream":  # again for a known stream (a restarted recorder): it goes on
+                known = decls.setdefault(header["name"], header)
+                if (known["dtype"], known["width"]) != (header["dtype"], header["width"]):
+                    raise ValueError(f"stream {header['name']!r} declared again as {header['width']} x {header['dtype']}")
+                parts.setdefault(header["name"], [])
             elif header["t"] == "rows":
                 decl = decls[header["name"]]
                 rows = np.frombuffer(data[body + head_size:end], _dtype(decl["dtype"])).reshape(-1, decl["width"])

@@ -553,3 +553,23 @@ def test_a_full_disk_stops_the_recorder_and_keeps_every_earlier_row(small_disk, 
         assert path.read_text().endswith("\n")
         rows = load(path, rate=db5.rate).emg
         assert np.array_equal(rows[:, 0], np.arange(flushed)) and np.array_equal(rows[:, 1:], emg[:flushed])
+
+
+def test_an_emgrec_stream_declared_again_goes_on_and_another_layout_is_refused(tmp_path, db5):
+    """What a recorder that opens the file again writes: the stream's rows continue, gap listed."""
+    takes = []
+    for start, dtype in ((0, np.float32), (150, np.float32), (300, np.float64)):
+        writer = Writer(tmp_path / "part.emgrec")
+        writer.declare("emg", db5.rate, dtype, 16, None, {})
+        writer.append("emg", start, db5.emg[start:start + 100].astype(dtype))
+        writer.flush()
+        writer.close()
+        takes.append((tmp_path / "part.emgrec").read_bytes()[len(MAGIC):])
+    path = tmp_path / "rec.emgrec"
+    path.write_bytes(MAGIC + takes[0] + takes[1])
+    back = load(path)
+    assert np.array_equal(back.emg, np.concatenate([db5.emg[:100], db5.emg[150:250]]))
+    assert back.meta["gaps"] == {"emg": [[100, 50]]}
+    path.write_bytes(MAGIC + takes[0] + takes[2])
+    with pytest.raises(RecordingError, match="declared again as 16 x <f8"):
+        load(path)
