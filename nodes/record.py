@@ -65,7 +65,7 @@ class _Recorder(Node):
             folder = folder.parent
         try:
             if target.exists():
-                open(target, "ab").close()  # appends nothing: only asks whether it may be written
+                os.close(os.open(target, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK))  # asks, writes nothing
             elif not folder.is_dir():
                 raise ParamError("path", f"{folder} is a file, so {target} cannot be created")
             else:
