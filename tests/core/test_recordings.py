@@ -239,3 +239,12 @@ def test_empty_or_cut_files_are_called_damaged_and_named(data_dir, tmp_path):
         with pytest.raises(RecordingError) as exc:
             load(tmp_path / name)
         assert str(exc.value).startswith(f"{tmp_path / name}: {fault}"), exc.value
+
+
+def test_a_recorder_csv_cut_mid_row_loads_its_whole_rows(tmp_path):
+    """The csv recorder ends every row with a newline, so an unterminated last line is a write cut by
+    a kill: left out. Any other csv keeps an unterminated last row."""
+    (tmp_path / "rec.csv").write_text("sample,ch0,ch1\n0,1.5,2\n1,3,4\n2,5.2")
+    assert np.array_equal(load(tmp_path / "rec.csv", rate=100).emg, [[0, 1.5, 2], [1, 3, 4]])
+    (tmp_path / "other.csv").write_text("t,ch0,ch1\n0,1.5,2\n1,3,4\n2,5.25,6")
+    assert np.array_equal(load(tmp_path / "other.csv", rate=100).emg, [[0, 1.5, 2], [1, 3, 4], [2, 5.25, 6]])
