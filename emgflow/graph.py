@@ -10,6 +10,7 @@ so nothing fails after processes start.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tempfile
@@ -205,8 +206,8 @@ class _Validator:
         if not isinstance(max_restarts, int) or max_restarts < 0:
             self.err(f"node {node_id!r}: max_restarts must be an integer >= 0", *at, "max_restarts")
         delay = body.get("restart_delay_s", 0.5)
-        if not isinstance(delay, (int, float)) or delay < 0:
-            self.err(f"node {node_id!r}: restart_delay_s must be a number >= 0", *at, "restart_delay_s")
+        if not isinstance(delay, (int, float)) or not 0 <= delay < math.inf:  # NaN fails both
+            self.err(f"node {node_id!r}: restart_delay_s must be a finite number >= 0", *at, "restart_delay_s")
         return NodeSpec(id=node_id, type=type_name, cls=cls, params=params, inputs={}, restart=str(restart),
                         max_restarts=max_restarts if isinstance(max_restarts, int) else 3,
                         restart_delay_s=float(delay) if isinstance(delay, (int, float)) else 0.5)
