@@ -54,6 +54,11 @@ class Loader:
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):  # `? [a, b]` makes a list a key
+                    self.errors.append(GraphError("a key must be a plain name or number", self.file,
+                                                  key_node.start_mark.line + 1, key_node.start_mark.column + 1,
+                                                  "write `name: value`"))
+                    continue
                 key = self._scalar.construct_object(key_node)
                 if key in out:
                     self.errors.append(GraphError(f"duplicate key {key!r}" + (f" in {'.'.join(map(str, path))}" if path else ""),
