@@ -59,7 +59,7 @@ class Loader:
                                                   key_node.start_mark.line + 1, key_node.start_mark.column + 1,
                                                   "write `name: value`"))
                     continue
-                key = self._scalar.construct_object(key_node)
+                key = self._construct(key_node)
                 if key in out:
                     self.errors.append(GraphError(f"duplicate key {key!r}" + (f" in {'.'.join(map(str, path))}" if path else ""),
                                                   self.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
@@ -72,7 +72,7 @@ class Loader:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(v, path + (i,)) for i, v in enumerate(node.value)]
-        value = self._scalar.construct_object(node)
+        value = self._construct(node)
         if isinstance(value, str):
             if "${" in value:  # an expanded value is typed as if written in place: '${RATE}' -> 200
                 value = self._expand(value, path)
@@ -82,6 +82,16 @@ class Loader:
                     typed = value
                 value = typed if isinstance(typed, (int, float, bool, str)) else value
         return value
+
+    def _construct(self, node: yaml.Node) -> Any:
+        """A scalar's value; a tag that cannot make one (``!!python/name:...``, ``!!float abc``) is an error."""
+        try:
+            return self._scalar.construct_object(node)
+        except (yaml.YAMLError, ValueError, TypeError) as exc:
+            self.errors.append(GraphError(f"cannot read this value: {getattr(exc, 'problem', None) or exc}", self.file,
+                                          node.start_mark.line + 1, node.start_mark.column + 1,
+                                          "remove the !!tag, or quote the value"))
+            return None
 
     def _expand(self, text: str, path: tuple) -> str:
         def sub(m: re.Match) -> str:

@@ -59,6 +59,8 @@ CORPUS = [
     ("alias bomb", "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{n}: &{n} [{', '.join(['*' + p] * 10)}]\n" for p, n in zip("abcdefgh", "bcdefghi")) + "nodes: *i\n",
      1, "expands to more than 100000 values"),
+    ("python tag", "nodes:\n  src: {type: !!python/name:os.system pulse}\n", 2, "cannot read this value"),
+    ("bad float tag", "nodes:\n  src:\n    type: pulse\n    params: {rate: !!float abc}\n", 4, "cannot read this value"),
     ("list as a key", "nodes:\n  ? [a, b]\n  : {type: pulse}\n", 2, "a key must be a plain name or number"),
     ("nan restart delay", "nodes:\n  src:\n    type: pulse\n    restart_delay_s: .nan\n", 4, "must be a finite number"),
     ("chain longer than a trace", "nodes:\n  n0: {type: pulse}\n" + "".join(
