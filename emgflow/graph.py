@@ -184,8 +184,8 @@ class _Validator:
             self.err(f"node {node_id!r}: {exc}", *at, "type", hint=exc.hint)
             return None
         params = body.get("params", {}) or {}
-        if not isinstance(params, dict):
-            self.err(f"node {node_id!r}: 'params' must be a mapping", *at, "params")
+        if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+            self.err(f"node {node_id!r}: 'params' must map names to values", *at, "params")
             return None
         params = {**params, **overrides}
         for key, value in list(params.items()):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import tempfile
 import textwrap
 
@@ -61,6 +62,7 @@ CORPUS = [
      1, "expands to more than 100000 values"),
     ("python tag", "nodes:\n  src: {type: !!python/name:os.system pulse}\n", 2, "cannot read this value"),
     ("bad float tag", "nodes:\n  src:\n    type: pulse\n    params: {rate: !!float abc}\n", 4, "cannot read this value"),
+    ("number as a param name", "nodes:\n  src:\n    type: pulse\n    params: {1: 2}\n", 4, "must map names to values"),
     ("list as a key", "nodes:\n  ? [a, b]\n  : {type: pulse}\n", 2, "a key must be a plain name or number"),
     ("nan restart delay", "nodes:\n  src:\n    type: pulse\n    restart_delay_s: .nan\n", 4, "must be a finite number"),
     ("chain longer than a trace", "nodes:\n  n0: {type: pulse}\n" + "".join(
@@ -180,3 +182,39 @@ def test_the_socket_path_limit_is_the_real_one(tmp_path, monkeypatch):
                     load_graph(path)
     finally:
         tempfile.tempdir = None
+
+
+FUZZ_GRAPH = textwrap.dedent("""
+    name: fuzz
+    transport: ipc
+    nodes:
+      src: {type: pulse, params: {rate: 200, channels: 4, count: 10}, restart: on-failure, max_restarts: 2}
+      sel:
+        type: select
+        inputs: {in: src.out}
+        params: {channels: [0, 2]}
+      env: {type: rms, inputs: {in: {from: sel.out, policy: all, queue: 8}}, params: {window: 4, step: 2}}
+      rec: {type: csv, inputs: {in: env.out}, params: {path: out.csv, flush_s: 0.5}}
+    """)
+_PIECES = ["[", "]", "{", "}", ":", "&a", "*a", "!!", "? ", "- ", "\n", "  ", ".nan", ".inf", "-1", "1e400", "'",
+           '"', "${X}", "null", "~", "|", ">", "---\n", "\t", "#", ",", "!!binary", "!!set", "<<: ", "=", "\x00", "é"]
+
+
+def test_a_thousand_mutated_graph_files_give_graph_errors_only(tmp_path):
+    """Seeded mutations of a valid graph (YAML tokens inserted, text cut): load_graph either
+    succeeds or raises GraphErrors; nothing else escapes as a traceback."""
+    rng, path, refused = random.Random(25), tmp_path / "g.yaml", 0
+    for _ in range(1000):
+        text = list(FUZZ_GRAPH)
+        for _ in range(rng.randint(1, 5)):
+            pos = rng.randrange(len(text) + 1)
+            if rng.random() < 0.3:
+                del text[pos:pos + rng.randint(1, 10)]
+            else:
+                text[pos:pos] = list(rng.choice(_PIECES)) * rng.randint(1, 3)
+        path.write_text("".join(text))
+        try:
+            load_graph(path)
+        except GraphErrors:
+            refused += 1
+    assert refused > 500
