@@ -298,7 +298,7 @@ def _read_npz(path: Path) -> Recording:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except (OSError, ValueError, EOFError, NotImplementedError, zipfile.BadZipFile, zlib.error) as exc:
         raise RecordingError(f"{path}: not a readable .npz archive, empty, truncated or damaged "
                              f"({type(exc).__name__}: {exc or 'no data'})") from exc
     missing = [k for k in ("emg", "rate") if k not in arrays]

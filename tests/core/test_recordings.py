@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import random
 
 import numpy as np
 import pytest
 import scipy.io
 
+from emgflow.emgrec import Writer
 from emgflow.recordings import FORMATS, Recording, RecordingError, class_names, detect_format, load
 
 # file, format, (rows or None), channels, rate, {stream: columns}, label values (or None)
@@ -248,3 +250,34 @@ def test_a_recorder_csv_cut_mid_row_loads_its_whole_rows(tmp_path):
     assert np.array_equal(load(tmp_path / "rec.csv", rate=100).emg, [[0, 1.5, 2], [1, 3, 4]])
     (tmp_path / "other.csv").write_text("t,ch0,ch1\n0,1.5,2\n1,3,4\n2,5.25,6")
     assert np.array_equal(load(tmp_path / "other.csv", rate=100).emg, [[0, 1.5, 2], [1, 3, 4], [2, 5.25, 6]])
+
+
+def test_damaged_npz_and_emgrec_files_give_recording_errors_only(tmp_path):
+    """A thousand seeded mutations (bytes changed, cut out, inserted) of an .npz and an .emgrec
+    recording: load() either reads them or raises RecordingError, nothing else."""
+    np.savez(tmp_path / "a.npz", emg=np.arange(64, dtype=np.float32).reshape(16, 4), rate=np.float64(200),
+             start=np.int64(0), label=np.zeros((16, 1), np.int32), label_start=np.int64(0), meta=np.array('{"x": 1}'))
+    writer = Writer(tmp_path / "a.emgrec")
+    writer.declare("emg", 200.0, np.float32, 4, ["a", "b", "c", "d"], {"m": 1})
+    writer.append("emg", 0, np.zeros((10, 4), np.float32))
+    writer.flush()
+    writer.close()
+    rng, refused = random.Random(21), 0
+    for i in range(1000):
+        ext = ("npz", "emgrec")[i % 2]
+        data = bytearray((tmp_path / f"a.{ext}").read_bytes())
+        for _ in range(rng.randint(1, 4)):
+            pos = rng.randrange(len(data) + 1)
+            how = rng.randrange(3)
+            if how == 0 and pos < len(data):
+                data[pos] = rng.randrange(256)
+            elif how == 1:
+                del data[pos:pos + rng.randint(1, 50)]
+            else:
+                data[pos:pos] = rng.randbytes(rng.randint(1, 8))
+        (tmp_path / f"m.{ext}").write_bytes(bytes(data))
+        try:
+            load(tmp_path / f"m.{ext}")
+        except RecordingError:
+            refused += 1
+    assert refused > 300
