@@ -281,3 +281,9 @@ def test_damaged_npz_and_emgrec_files_give_recording_errors_only(tmp_path):
         except RecordingError:
             refused += 1
     assert refused > 300
+    data = bytearray((tmp_path / "a.npz").read_bytes())
+    entry = data.index(b"PK\x01\x02")  # the first central directory entry: claim a zip version from the future
+    data[entry + 6:entry + 8] = (255).to_bytes(2, "little")
+    (tmp_path / "m.npz").write_bytes(bytes(data))
+    with pytest.raises(RecordingError, match="not a readable .npz archive"):
+        load(tmp_path / "m.npz")
