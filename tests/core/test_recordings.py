@@ -12,6 +12,8 @@ import scipy.io
 from emgflow.emgrec import Writer
 from emgflow.recordings import FORMATS, Recording, RecordingError, class_names, detect_format, load
 
+from .mutate import mutate_bytes
+
 # file, format, (rows or None), channels, rate, {stream: columns}, label values (or None)
 CASES = [
     ("ninapro-db1-e1/S1_A1_E1.mat", "ninapro", 101014, 10, 100.0,
@@ -265,17 +267,7 @@ def test_damaged_npz_and_emgrec_files_give_recording_errors_only(tmp_path):
     rng, refused = random.Random(21), 0
     for i in range(1000):
         ext = ("npz", "emgrec")[i % 2]
-        data = bytearray((tmp_path / f"a.{ext}").read_bytes())
-        for _ in range(rng.randint(1, 4)):
-            pos = rng.randrange(len(data) + 1)
-            how = rng.randrange(3)
-            if how == 0 and pos < len(data):
-                data[pos] = rng.randrange(256)
-            elif how == 1:
-                del data[pos:pos + rng.randint(1, 50)]
-            else:
-                data[pos:pos] = rng.randbytes(rng.randint(1, 8))
-        (tmp_path / f"m.{ext}").write_bytes(bytes(data))
+        (tmp_path / f"m.{ext}").write_bytes(mutate_bytes((tmp_path / f"a.{ext}").read_bytes(), rng, cut=50, grow=8))
         try:
             load(tmp_path / f"m.{ext}")
         except RecordingError:

@@ -19,6 +19,8 @@ from emgflow.codec import MalformedFrame, decode, encode
 from emgflow.message import Msg
 from emgflow.runner import Runner
 
+from .mutate import mutate_bytes
+
 
 def relay_spec(tmp_path: Path, supervisor_pid: int, queue: int) -> dict:
     """A `relay` node's runtime spec: input from our PUB at src, output to our SUB at out, control at ctl."""
@@ -96,18 +98,10 @@ def _mutations(frames: list, n: int, seed: int) -> list[list]:
             changed.pop(rng.choice(sorted(fields)))
             changed["zz" if rng.random() < 0.5 else "v"] = 1
             header = msgpack.packb(changed)
-        elif how in (2, 3):
-            raw = bytearray(header if how == 2 else payload)
-            for _ in range(rng.randint(1, 4)):
-                pos = rng.randrange(len(raw) + 1)
-                choice = rng.randrange(3)
-                if choice == 0 and pos < len(raw):
-                    raw[pos] = rng.randrange(256)
-                elif choice == 1:
-                    del raw[pos:]
-                else:
-                    raw[pos:pos] = rng.randbytes(rng.randint(1, 16))
-            header, payload = (bytes(raw), payload) if how == 2 else (header, bytes(raw))
+        elif how == 2:
+            header = mutate_bytes(header, rng, cut=len(header), grow=16)
+        elif how == 3:
+            payload = mutate_bytes(payload, rng, cut=len(payload), grow=16)
         else:
             out.append([topic, header, payload, payload][:rng.choice([1, 2, 4])])
             continue
