@@ -3,19 +3,26 @@
 Validation runs entirely before any process starts: YAML syntax, unknown or duplicate keys,
 node types, params (types, ranges, names), ports, missing inputs, cycles, and stream checks
 (each node's ``describe()`` sees its inputs' rates, so a 450 Hz corner on a 200 Hz stream is refused).
+Reading the file (bounded, with positions) is graphfile.py. Run-time limits are checked here too
+(node ids that fit the ``ipc://`` socket path and a trace hop, chains no deeper than a trace holds),
+so nothing fails after processes start.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .codec import MAX_HOP_NAME, MAX_TRACE_HOPS
 from .errors import GraphError, GraphErrors, ParamError
+from .graphfile import Loader, position, read_graph_file
 from .message import StreamInfo
 from .node import Node
 from .params import unknown_key_hint
@@ -28,7 +35,10 @@ EDGE_KEYS = {"from", "policy", "queue"}
 RESTART_POLICIES = ("never", "on-failure", "always")
 TRANSPORTS = ("ipc", "tcp")
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+SUN_PATH_MAX = 107
+"""Longest ``ipc://`` socket path: Linux's sun_path holds 108 bytes with the terminating NUL."""
+RUNDIR_PREFIX = "emgflow-"
+"""The supervisor's run folder is ``tempfile.mkdtemp(prefix=RUNDIR_PREFIX)``: 8 random characters follow."""
 
 
 @dataclass
@@ -87,106 +97,22 @@ class Graph:
         return replace(self, nodes=nodes)
 
 
-# --- YAML with positions ----------------------------------------------------------------------
-
-@dataclass
-class _Pos:
-    line: int
-    column: int
-
-
-class _Loader:
-    """Turns a composed YAML tree into plain values, remembering where each path came from."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.marks: dict[tuple, _Pos] = {}
-        self.errors: list[GraphError] = []
-        self._scalar = yaml.SafeLoader("")
-
-    def convert(self, node: yaml.Node, path: tuple = ()) -> Any:
-        self.marks[path] = _Pos(node.start_mark.line + 1, node.start_mark.column + 1)
-        if isinstance(node, yaml.MappingNode):
-            out: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key = self._scalar.construct_object(key_node)
-                if key in out:
-                    self.errors.append(GraphError(f"duplicate key {key!r}" + (f" in {'.'.join(map(str, path))}" if path else ""),
-                                                  self.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-                                                  "each node id and each key may appear once"))
-                    continue
-                self.marks[path + (key, "__key__")] = _Pos(key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-                out[key] = self.convert(value_node, path + (key,))
-                if not isinstance(value_node, yaml.ScalarNode):  # point at the key line, not the block below
-                    self.marks[path + (key,)] = self.marks[path + (key, "__key__")]
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self.convert(v, path + (i,)) for i, v in enumerate(node.value)]
-        value = self._scalar.construct_object(node)
-        if isinstance(value, str):
-            if "${" in value:  # an expanded value is typed as if written in place: '${RATE}' -> 200
-                value = self._expand(value, path)
-                try:
-                    typed = yaml.safe_load(value) if value.strip() else value
-                except yaml.YAMLError:
-                    typed = value
-                value = typed if isinstance(typed, (int, float, bool, str)) else value
-        return value
-
-    def _expand(self, text: str, path: tuple) -> str:
-        def sub(m: re.Match) -> str:
-            name, default = m.group(1), m.group(2)
-            if name in os.environ:
-                return os.environ[name]
-            if default is not None:
-                return default
-            pos = self.marks[path]
-            self.errors.append(GraphError(f"environment variable ${{{name}}} is not set", self.file, pos.line,
-                                          pos.column, f"export {name}=... or write ${{{name}:-default}}"))
-            return ""
-        return _VAR.sub(sub, text)
-
-
-def _pos(loader: _Loader, *path: Any, key: bool = False) -> tuple[int | None, int | None]:
-    """Best position for a path: the exact one, or the nearest enclosing one we know."""
-    p = tuple(path) + (("__key__",) if key else ())
-    while p:
-        if p in loader.marks:
-            return loader.marks[p].line, loader.marks[p].column
-        p = p[:-2] + (p[-2],) if p[-1] == "__key__" else p[:-1]
-    return (1, 1)
-
-
-# --- loading and validation --------------------------------------------------------------------
+# --- validation ---------------------------------------------------------------------------------
 
 def load_graph(path: str | Path, overrides: list[str] | None = None) -> Graph:
     """Parse and validate a graph file. Raises GraphErrors listing every problem found."""
-    file = str(path)
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise GraphErrors([GraphError(f"cannot read graph file: {exc.strerror}", file)]) from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise GraphErrors([GraphError(f"YAML syntax error: {problem}", file,
-                                      mark.line + 1 if mark else None, mark.column + 1 if mark else None,
-                                      "check indentation, colons and quotes")]) from None
-    loader = _Loader(file)
-    doc = loader.convert(root) if root is not None else None
+    loader, doc = read_graph_file(str(path))
     return _Validator(loader, doc, Path(path).resolve().parent, overrides or []).run()
 
 
 class _Validator:
-    def __init__(self, loader: _Loader, doc: Any, base: Path, overrides: list[str]) -> None:
-        self.L, self.doc, self.base, self.overrides = loader, doc, base, overrides
+    def __init__(self, loader: Loader, doc: Any, base: Path, overrides: list[str]) -> None:
+        self.loader, self.doc, self.base, self.overrides = loader, doc, base, overrides
         self.errors = loader.errors
 
     def err(self, message: str, *path: Any, hint: str = "", key: bool = False) -> None:
-        line, col = _pos(self.L, *path, key=key)
-        self.errors.append(GraphError(message, self.L.file, line, col, hint))
+        line, col = position(self.loader, *path, key=key)
+        self.errors.append(GraphError(message, self.loader.file, line, col, hint))
 
     def fail(self) -> GraphErrors:
         return GraphErrors(sorted(self.errors, key=lambda e: (e.line or 0, e.column or 0)))
@@ -215,12 +141,15 @@ class _Validator:
                 specs[spec.id] = spec
         self._edges(specs, nodes_doc)
         self._groups(specs)
+        if transport == "ipc":
+            self._socket_paths(specs)
         order = self._toposort(specs)
         if order is not None:
+            self._trace_depth(specs, order)
             self._streams(specs, order)
         if self.errors:
             raise self.fail()
-        return Graph(name=str(doc.get("name", Path(self.L.file).stem)), file=self.L.file, nodes=specs,
+        return Graph(name=str(doc.get("name", Path(self.loader.file).stem)), file=self.loader.file, nodes=specs,
                      order=order or [], transport=transport, description=str(doc.get("description", "")))
 
     def _parse_overrides(self, nodes_doc: dict) -> dict[str, dict[str, Any]]:
@@ -235,7 +164,16 @@ class _Validator:
                 self.errors.append(GraphError(f"--set {item!r}: no node {node_id!r}", "<command line>",
                                               hint=unknown_key_hint(node_id, list(map(str, nodes_doc)))))
                 continue
-            out.setdefault(node_id, {})[param] = yaml.safe_load(value) if value else ""
+            try:
+                if any(isinstance(token, yaml.AliasToken) for token in yaml.scan(value)):
+                    self.errors.append(GraphError(f"--set {item!r}: YAML aliases (*name) are not allowed here",
+                                                  "<command line>", hint="write the value out"))
+                    continue
+                out.setdefault(node_id, {})[param] = yaml.safe_load(value) if value else ""
+            except yaml.YAMLError as exc:
+                self.errors.append(GraphError(f"--set {item!r}: the value is not valid YAML "
+                                              f"({getattr(exc, 'problem', None) or exc})", "<command line>",
+                                              hint="quote it for the shell: --set 'x.window=[1, 2]'"))
         return out
 
     def _node(self, node_id: str, body: Any, overrides: dict[str, Any]) -> NodeSpec | None:
@@ -243,6 +181,10 @@ class _Validator:
         if not _ID.match(node_id):
             self.err(f"node id {node_id!r} is not a valid name", *at, key=True,
                      hint="use letters, digits, '_' and '-', starting with a letter (no dots)")
+            return None
+        if len(node_id) > MAX_HOP_NAME:
+            self.err(f"node id {node_id[:20]}... is {len(node_id)} characters, more than {MAX_HOP_NAME}", *at, key=True,
+                     hint="every message's trace carries the node id; use a short name")
             return None
         if not isinstance(body, dict):
             self.err(f"node {node_id!r} must be a mapping with a 'type'", *at, hint="e.g. {type: rms, inputs: {in: src.emg}}")
@@ -261,8 +203,8 @@ class _Validator:
             self.err(f"node {node_id!r}: {exc}", *at, "type", hint=exc.hint)
             return None
         params = body.get("params", {}) or {}
-        if not isinstance(params, dict):
-            self.err(f"node {node_id!r}: 'params' must be a mapping", *at, "params")
+        if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+            self.err(f"node {node_id!r}: 'params' must map names to values", *at, "params")
             return None
         params = {**params, **overrides}
         for key, value in list(params.items()):
@@ -283,8 +225,8 @@ class _Validator:
         if not isinstance(max_restarts, int) or max_restarts < 0:
             self.err(f"node {node_id!r}: max_restarts must be an integer >= 0", *at, "max_restarts")
         delay = body.get("restart_delay_s", 0.5)
-        if not isinstance(delay, (int, float)) or delay < 0:
-            self.err(f"node {node_id!r}: restart_delay_s must be a number >= 0", *at, "restart_delay_s")
+        if not isinstance(delay, (int, float)) or not 0 <= delay < math.inf:  # NaN fails both
+            self.err(f"node {node_id!r}: restart_delay_s must be a finite number >= 0", *at, "restart_delay_s")
         group = body.get("group", "")
         if not isinstance(group, str) or (group and not _ID.match(group)):
             self.err(f"node {node_id!r}: group must be a name", *at, "group",
@@ -367,6 +309,31 @@ class _Validator:
             if spec.group and spec.group in specs and spec.group != spec.id:
                 self.err(f"node {spec.id!r}: group {spec.group!r} has the name of another node", "nodes", spec.id,
                          "group", hint="a group names a process: pick a name no node uses")
+
+    def _socket_paths(self, specs: dict[str, NodeSpec]) -> None:
+        """Each consumed output becomes ``ipc://<rundir>/<node>.<output>``; a path past SUN_PATH_MAX
+        would fail only when the node binds it, after the graph started."""
+        rundir = os.path.join(tempfile.gettempdir(), RUNDIR_PREFIX + "x" * 8)
+        outputs = {(e.source, e.output) for spec in specs.values() for e in spec.inputs.values()}
+        for node_id, output in sorted(outputs):
+            size = len(os.fsencode(os.path.join(rundir, f"{node_id}.{output}")))
+            if size > SUN_PATH_MAX:
+                self.err(f"node id {node_id!r} is too long for its socket path {rundir}/{node_id}.{output} "
+                         f"({size} bytes, the limit is {SUN_PATH_MAX})", "nodes", node_id, key=True,
+                         hint=f"shorten the id by {size - SUN_PATH_MAX} characters, set TMPDIR to a shorter "
+                              "folder, or use `transport: tcp`")
+
+    def _trace_depth(self, specs: dict[str, NodeSpec], order: list[str]) -> None:
+        """Each node adds a hop to the trace of what it passes on, and a frame whose trace holds more
+        than MAX_TRACE_HOPS is refused on receipt: a longer chain would lose every message."""
+        depth: dict[str, int] = {}
+        for node_id in order:
+            depth[node_id] = 1 + max((depth[e.source] for e in specs[node_id].inputs.values()), default=0)
+            if depth[node_id] > MAX_TRACE_HOPS:
+                self.err(f"node {node_id!r} is {depth[node_id]} nodes down a chain; messages carry a trace of "
+                         f"at most {MAX_TRACE_HOPS} hops", "nodes", node_id, key=True,
+                         hint="split the chain into graphs, or merge steps into one node")
+                return
 
     def _toposort(self, specs: dict[str, NodeSpec]) -> list[str] | None:
         state: dict[str, int] = {}

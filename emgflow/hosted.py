@@ -13,7 +13,7 @@ import importlib
 import math
 import time
 import traceback
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -87,6 +87,7 @@ class Hosted:
         self.is_source = not self.inputs and type(self.node).generate is not Node.generate
         self.on_finished = on_finished
         self.malformed = 0
+        self.bad_reasons: Counter[str] = Counter()  # malformed frames by MalformedFrame.reason
         self.sent = 0
         self.latency = LatencyLog()
         self.first_rx_ns = 0  # when the first message arrived (start-up figures)
@@ -156,6 +157,7 @@ class Hosted:
                 msg, ended = decode(frames)
             except MalformedFrame as exc:
                 self.malformed += 1
+                self.bad_reasons[exc.reason] += 1
                 self.node.log.debug("dropped malformed frame on %s: %s", port, exc)
                 continue
             if ended:
@@ -248,6 +250,7 @@ class Hosted:
                        "restarts": s.epochs, "lost_rows": s.lost_rows} for p, s in self.inputs.items()},
             "sent": self.sent,
             "malformed": self.malformed,
+            "malformed_reasons": dict(self.bad_reasons),
             "counters": dict(self.node.counters),
             "latency": self.latency.summary(),
             "first_rx_ns": self.first_rx_ns,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -54,6 +55,9 @@ class Param:
         out = _coerce_to(value, types)
         if out is _FAIL:
             raise ParamError(self.name, f"expected {self.type_name()}, got {type(value).__name__} {value!r}")
+        if not _finite(out):
+            raise ParamError(self.name, f"{value!r} holds a NaN or infinite number; every number must be finite",
+                             "write a finite number (an unbounded limit is a null where the param allows one)")
         if self.choices is not None and out not in self.choices:
             hint = difflib.get_close_matches(str(out), [str(c) for c in self.choices], n=1)
             extra = f" (did you mean {hint[0]!r}?)" if hint else ""
@@ -116,6 +120,18 @@ def _coerce_to(value: Any, types: tuple[type, ...]) -> Any:
         if t is list and isinstance(value, tuple):
             return list(value)
     return _FAIL
+
+
+def _finite(value: Any) -> bool:
+    """No NaN or infinity anywhere in a value: a NaN bound compares false with everything and
+    slips past every range check, and an infinite timeout or rate breaks the node at run time."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return all(_finite(v) for v in value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    return True
 
 
 def unknown_key_hint(key: str, known: Sequence[str]) -> str:

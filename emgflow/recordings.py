@@ -30,7 +30,13 @@ Formats (the ``format=`` name, then what it reads; ``auto`` picks one from exten
   interpolated onto the same grid inside their own time span and are NaN outside it.
   ``meta["t0"]`` is the epoch time of row 0.
 - ``csv``: any other numeric text table (``,`` ``;`` tab or blank separated, optional header
-  giving channel names). It has no rate of its own: pass ``rate=``.
+  giving channel names). It has no rate of its own: pass ``rate=``. In a file of emgflow's csv
+  recorder (first column ``sample``), which ends every row with a newline, a last line without
+  one is a write cut short by a kill and is left out.
+- ``emgrec``: the append-only ``.emgrec`` file of emgflow's ``emgrec`` recorder (emgflow.emgrec):
+  streams as in ``npz`` below, aligned the same way. A tail cut by a kill or a full disk is left
+  out (``meta["torn_bytes"]``); a jump in a stream's sample index is kept as found, listed in
+  ``meta["gaps"]`` as ``{stream: [[row, samples jumped], ...]}``.
 - ``npz``: the layout emgflow's npz recorder writes:
 
   ==================  ==========================================================
@@ -58,12 +64,15 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from . import emgrec
 from .data import ENV_VAR
 from .errors import EmgflowError
 
@@ -176,10 +185,12 @@ def detect_format(path: str | Path) -> str:
         return "coteallard"
     if suffix == ".npz":
         return "npz"
+    if suffix == ".emgrec":
+        return "emgrec"
     if suffix in (".csv", ".txt"):
         return _text_format(path)
     raise RecordingError(f"{path}: cannot tell the recording format from the extension {suffix!r} "
-                         f"(expected .mat, .dat, .npz, .csv or .txt); pass format=")
+                         f"(expected .mat, .dat, .npz, .emgrec, .csv or .txt); pass format=")
 
 
 # --- MATLAB files --------------------------------------------------------------------------------
@@ -243,6 +254,7 @@ def _mat_format(path: Path) -> str:
         return "grip-force"
     if {"Data", "Description", "SamplingFrequency"} <= names:
         return "otb"
+    _loadmat(path)  # a truncated file lists only its first variables: say it is damaged, not foreign
     raise RecordingError(f"{path}: unrecognised .mat layout; expected Ninapro (emg, restimulus, rerepetition), "
                          f"grip-force (emg, Force) or OT Bioelettronica (Data, Description, SamplingFrequency) "
                          f"variables, found: {', '.join(sorted(names)) or 'none'}")
@@ -254,7 +266,8 @@ def _loadmat(path: Path) -> dict[str, Any]:
     try:
         return {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
     except Exception as exc:  # scipy raises IndexError, ValueError, MatReadError... on a bad file
-        raise RecordingError(f"{path}: not a readable MATLAB v5 file ({type(exc).__name__}: {exc})") from exc
+        raise RecordingError(f"{path}: not a readable MATLAB v5 file, truncated or damaged "
+                             f"({type(exc).__name__}: {exc})") from exc
 
 
 def _require(m: dict[str, Any], names: tuple[str, ...], path: Path, what: str) -> None:
@@ -285,8 +298,9 @@ def _read_npz(path: Path) -> Recording:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise RecordingError(f"{path}: not a readable .npz archive ({exc})") from exc
+    except (OSError, ValueError, EOFError, NotImplementedError, zipfile.BadZipFile, zlib.error) as exc:
+        raise RecordingError(f"{path}: not a readable .npz archive, empty, truncated or damaged "
+                             f"({type(exc).__name__}: {exc or 'no data'})") from exc
     missing = [k for k in ("emg", "rate") if k not in arrays]
     if missing:
         raise RecordingError(f"{path}: expected npz arrays emg (N, C) and rate (scalar); missing {', '.join(missing)} "
@@ -303,11 +317,33 @@ def _read_npz(path: Path) -> Recording:
         raise RecordingError(f"{path}: expected 'meta' to hold a JSON object, found {type(meta).__name__}")
     meta.setdefault("dataset", "npz")
     if "start" in arrays:
-        emg, arrays = _align_npz(path, emg, float(rate), arrays, meta)
+        emg, arrays = _align_by_index(path, emg, float(rate), arrays, meta)
     return Recording(emg, float(rate), arrays, names, path, meta)
 
 
-def _align_npz(path: Path, emg: np.ndarray, rate: float, arrays: dict[str, np.ndarray],
+def _read_emgrec(path: Path) -> Recording:
+    try:
+        streams, torn = emgrec.read(path)
+    except (OSError, ValueError) as exc:
+        raise RecordingError(f"{path}: not a readable .emgrec file ({exc})") from exc
+    if "emg" not in streams:
+        raise RecordingError(f"{path}: the .emgrec file holds no emg rows yet (streams: {', '.join(streams) or 'none'})")
+    emg = streams.pop("emg")
+    meta = {"dataset": "emgrec", **emg.meta, "torn_bytes": torn}
+    stream_names = {name: s.names for name, s in streams.items() if s.names}
+    if stream_names:
+        meta["stream_names"] = stream_names
+    gaps = {name: [list(g) for g in s.gaps] for name, s in {"emg": emg, **streams}.items() if s.gaps}
+    if gaps:
+        meta["gaps"] = gaps
+    arrays: dict[str, np.ndarray] = {"start": np.int64(emg.start)}
+    for name, s in streams.items():
+        arrays.update({name: s.rows, f"{name}_start": np.int64(s.start), f"{name}_rate": np.float64(s.rate)})
+    rows, arrays = _align_by_index(path, emg.rows, emg.rate, arrays, meta)
+    return Recording(rows, emg.rate, arrays, emg.names or [], path, meta)
+
+
+def _align_by_index(path: Path, emg: np.ndarray, rate: float, arrays: dict[str, np.ndarray],
                meta: dict[str, Any]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Streams that say where they begin: those at ``rate``, cut to the sample span all of them cover."""
     partners = {k: arrays.pop(k) for k in list(arrays)
@@ -438,19 +474,21 @@ def _read_csv(path: Path, rate: float | None = None) -> Recording:
     delimiter = next((d for d in (",", ";", "\t") if d in first), None)
     tokens = [s.strip() for s in first.split(delimiter)]
     header = not all(_is_number(s) for s in tokens)
-    table = _table(path, delimiter, len(tokens), skiprows=int(header))
+    table = _table(path, delimiter, len(tokens), skiprows=int(header), whole_lines=tokens[0] == "sample")
     return Recording(table, rate, {}, tokens if header else [], path, {"dataset": "csv"})
 
 
 def _table(path: Path, delimiter: str | None, columns: int, skiprows: int = 0,
-           dtype: type = np.float32, missing: str | None = None) -> np.ndarray:
+           dtype: type = np.float32, missing: str | None = None, whole_lines: bool = False) -> np.ndarray:
     """A numeric text table with exactly ``columns`` columns, or a RecordingError saying what was found.
 
-    ``missing``: a token that marks a missing value, read as NaN.
+    ``missing``: a token that marks a missing value, read as NaN. ``whole_lines``: only lines that
+    end with a newline count (a writer that always ends its rows so was cut short in the last one).
     """
     try:
         with open(path, encoding="utf-8-sig") as f:
-            lines = (line.replace(missing, "nan") for line in f) if missing else f
+            lines = (line for line in f if line.endswith("\n")) if whole_lines else f
+            lines = (line.replace(missing, "nan") for line in lines) if missing else lines
             table = np.loadtxt(lines, delimiter=delimiter, skiprows=skiprows, dtype=dtype, ndmin=2)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RecordingError(f"{path}: expected a numeric table of {columns} columns "
@@ -517,7 +555,7 @@ _READERS: dict[str, Callable[[Path], Recording]] = {
     "ninapro": _read_ninapro, "coteallard": _read_coteallard, "myo-readings": _read_myo_readings,
     "libemg": _read_libemg, "3dc": _read_3dc, "otb": _read_otb, "grip-force": _read_grip_force,
     "facial": _read_facial, "finger-angles": _read_finger_angles,
-    "csv": _read_csv, "npz": _read_npz,
+    "csv": _read_csv, "npz": _read_npz, "emgrec": _read_emgrec,
 }
 FORMATS: tuple[str, ...] = tuple(_READERS)
 """Every explicit ``format=`` name ``load()`` accepts (besides ``auto``)."""

@@ -18,7 +18,7 @@ import zmq
 
 from . import control
 from .contract import ProcessSpec
-from .graph import Graph, NodeSpec
+from .graph import RUNDIR_PREFIX, Graph, NodeSpec
 from .plan import Endpoints, RestartPolicy, plan
 
 READY_TIMEOUT_S = 120.0   # model loading and torch import happen before "ready"
@@ -76,7 +76,7 @@ class Supervisor:
         self.graph = graph
         self.on_event = on_event or (lambda node, text: print(f"[{node}] {text}", file=sys.stderr))
         self.on_stats = on_stats or (lambda procs: None)
-        self.rundir = tempfile.mkdtemp(prefix="emgflow-")
+        self.rundir = tempfile.mkdtemp(prefix=RUNDIR_PREFIX)  # its length is checked at validation
         endpoints = Endpoints(graph.transport, self.rundir)
         self.ctx = zmq.Context()
         self.control = self.ctx.socket(zmq.ROUTER)

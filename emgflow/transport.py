@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import zmq
 
-from .codec import encode
+from .codec import MAX_HEADER_BYTES, MAX_PAYLOAD_BYTES, encode
 from .message import Msg
 
 LINGER_MS = 2000  # long enough to flush end-of-stream on exit, short enough never to hang
@@ -93,6 +93,8 @@ class Subscriber:
         # "all": the zmq pipe is the bounded queue (the lossless publisher waits when it is full).
         # "latest": read everything promptly and keep the newest `queue` messages ourselves.
         self.sock.setsockopt(zmq.RCVHWM, spec.queue if spec.policy == "all" else 1000)
+        # a frame larger than decode() would ever accept is refused by libzmq before it is held in memory
+        self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_PAYLOAD_BYTES + MAX_HEADER_BYTES)
         self.sock.setsockopt(zmq.SUBSCRIBE, spec.topic.encode())
         self.sock.connect(spec.endpoint)
 

@@ -1,13 +1,16 @@
-"""Lossless recorders: npz (emgflow's own recording format, which `replay` plays back) and csv.
+"""Lossless recorders: emgrec (append-only, for takes of any length), npz and csv.
 
-Both write at least every ``flush_s``, on a message or, while the stream stalls, on the tick
+All write at least every ``flush_s``, on a message or, while the stream stalls, on the tick
 (every ``TICK_MS``), so a killed recorder leaves a readable file holding at least everything it
-received more than ``flush_s`` + 0.1 s before the kill."""
+received more than ``flush_s`` + 0.1 s before the kill. emgrec and csv only append, and cut a
+write that fails (a full disk) back off before stopping with the error, so the file keeps every
+earlier row and ends where a reader expects; npz rewrites the whole take at each flush."""
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +19,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from emgflow import In, Msg, Node, Param
+from emgflow.emgrec import AppendFile, Writer
+from emgflow.errors import ParamError
 
 TICK_MS = 100.0
 """How often a recorder checks whether a flush is due while no message arrives."""
@@ -46,7 +51,29 @@ class _Recorder(Node):
     write and something is pending, checked on every message and on every tick."""
 
     tick_ms: ClassVar[float | None] = TICK_MS
+    accepts_nonfinite: ClassVar[bool] = True  # a recording keeps what arrived, NaN included
+    path: str
     flush_s: float
+
+    def check(self) -> None:
+        """Refuse at validation a path the first flush could not write: a folder, a file below a file,
+        or a place where no file can be created (``/proc/x.npz``, a read-only mount)."""
+        target = Path(self.path)
+        if target.is_dir():
+            raise ParamError("path", f"{target} is a folder; expected a file to write", "name a file inside it")
+        folder = target.parent
+        while not folder.exists():
+            folder = folder.parent
+        try:
+            if target.exists():
+                os.close(os.open(target, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK))  # asks, writes nothing
+            elif not folder.is_dir():
+                raise ParamError("path", f"{folder} is a file, so {target} cannot be created")
+            else:
+                tempfile.TemporaryFile(dir=folder).close()  # the folder takes new files (left nothing)
+        except OSError as exc:
+            raise ParamError("path", f"cannot write {target}: {exc.strerror} ({folder})",
+                             "record to a folder you can write") from None
 
     def _start_clock(self) -> None:
         self.pending = False
@@ -77,7 +104,8 @@ class Csv(_Recorder):
     Lossless by default: integers as integers, floats with the digits that read back the same value
     (9 significant for float32, 17 for float64); set `precision` to trade that for size. Rows are
     kept in memory between flushes and written whole, so the file only ever ends with a full row.
-    A message of another width than the first (or not numeric) is counted as `malformed` and dropped."""
+    A message of another width than the first (or not numeric) is counted as `malformed` and dropped.
+    Each flush is one append; a failed one (a full disk) is cut back off and stops the node."""
 
     kind = "csv"
     path = Param(str, help="output .csv file (relative to the graph file)", path=True)
@@ -88,7 +116,7 @@ class Csv(_Recorder):
 
     def setup(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(self.path, "w")
+        self.file = AppendFile(self.path)
         self.width: int | None = None
         self.lines: list[str] = []
         self._start_clock()
@@ -108,14 +136,33 @@ class Csv(_Recorder):
         self._received()
 
     def flush(self) -> None:
-        self.file.write("".join(self.lines))
-        self.file.flush()
-        self.lines = []
+        text, self.lines = "".join(self.lines), []
+        self.file.write(text.encode())
 
     def teardown(self) -> None:
-        if getattr(self, "file", None):
+        if getattr(self, "file", None) and not self.file.closed:
             self.flush()
             self.file.close()
+
+
+class _Streams(_Recorder):
+    """Ports of the recorders that write recordings (npz, emgrec): `emg`, optional label and target."""
+
+    in_ = In(policy="all", help="main stream, saved as `emg`")
+    label = In(policy="all", optional=True, help="per-sample labels, saved as `label`")
+    target = In(policy="all", optional=True, help="per-sample targets (glove, force), saved as `target`")
+
+    def on_in(self, msg: Msg) -> None:
+        self._add("emg", msg)
+
+    def on_label(self, msg: Msg) -> None:
+        self._add("label", msg)
+
+    def on_target(self, msg: Msg) -> None:
+        self._add("target", msg)
+
+    def _add(self, key: str, msg: Msg) -> None:
+        raise NotImplementedError
 
 
 @dataclass
@@ -136,7 +183,7 @@ class _Stream:
         return self.parts[0]
 
 
-class Npz(_Recorder):
+class Npz(_Streams):
     """Record a stream, and optional label / target streams, to an .npz that emgflow.recordings.load
     reads and `replay` plays back. Arrays keep the stream's dtype; 1-D payloads become one column.
 
@@ -151,17 +198,15 @@ class Npz(_Recorder):
 
     Each flush rewrites the whole file to ``<path>.tmp.npz`` and renames it over ``path`` (atomic),
     so a reader or a killed recorder always finds a complete file; a temp file left by a killed run
-    is removed at setup. The cost grows with the length: a 10-minute take of 16 float32 channels at
-    200 Hz is 7.7 MB, rewritten in about 15 ms (measured on a 2-core VM; under 1 % of the take's time
-    at the default ``flush_s``), so keep ``flush_s`` at a second or more for long takes."""
+    is removed at setup, and one cut short by a full disk at once (the node then stops with the
+    error, the previous file intact). The cost grows with the length: the whole take stays in memory
+    and the disk needs room for it twice; a 10-minute take of 16 float32 channels at 200 Hz is
+    7.7 MB, rewritten in about 15 ms (measured on a 2-core VM). For long takes, use `emgrec`."""
 
     kind = "npz"
     path = Param(str, help="output .npz file (relative to the graph file)", path=True)
     flush_s = Param(float, 1.0, gt=0, unit="s",
                     help="rewrite the file at least this often, also while the stream stalls")
-    in_ = In(policy="all", help="main stream, saved as `emg`")
-    label = In(policy="all", optional=True, help="per-sample labels, saved as `label`")
-    target = In(policy="all", optional=True, help="per-sample targets (glove, force), saved as `target`")
 
     def setup(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -173,15 +218,6 @@ class Npz(_Recorder):
     @property
     def temp_path(self) -> str:
         return f"{self.path}.tmp.npz"
-
-    def on_in(self, msg: Msg) -> None:
-        self._add("emg", msg)
-
-    def on_label(self, msg: Msg) -> None:
-        self._add("label", msg)
-
-    def on_target(self, msg: Msg) -> None:
-        self._add("target", msg)
 
     def _add(self, key: str, msg: Msg) -> None:
         rows = _rows(msg)
@@ -217,9 +253,60 @@ class Npz(_Recorder):
             if key != "emg":
                 arrays.update({key: stream.rows(), f"{key}_start": np.int64(stream.start),
                                f"{key}_rate": np.float64(stream.rate)})
-        np.savez(self.temp_path, **arrays)
+        try:
+            np.savez(self.temp_path, **arrays)
+        except OSError as exc:
+            Path(self.temp_path).unlink(missing_ok=True)
+            raise OSError(exc.errno, f"{self.path}: {exc.strerror} while saving; the file keeps its last "
+                                     f"flush (the temp file is removed)") from None
         os.replace(self.temp_path, self.path)
 
     def teardown(self) -> None:
         if getattr(self, "pending", False):
             self.flush()
+
+
+class Emgrec(_Streams):
+    """Record a stream, and optional label / target streams, to an append-only .emgrec file
+    (emgflow.emgrec) that emgflow.recordings.load reads and `replay` plays back, as it does an npz
+    from the npz recorder. For takes of any length: each flush appends only the rows received since
+    the last one, so memory holds at most ``flush_s`` of rows, the disk never holds the take twice,
+    and a kill, a crash or a full disk leaves every flushed row readable. Arrays keep the stream's
+    dtype; 1-D payloads become one column. A jump in a stream's ``start`` is counted as
+    ``<name>_gaps`` and kept in the file as it happened; a message of another width or dtype is
+    counted as ``<name>_malformed`` and dropped. A failed write (a full disk) stops the node with the error."""
+
+    kind = "emgrec"
+    path = Param(str, help="output .emgrec file (relative to the graph file)", path=True)
+    flush_s = Param(float, 1.0, gt=0, unit="s", help="append to the file at least this often, also while the stream stalls")
+
+    def setup(self) -> None:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.writer = Writer(self.path)
+        self.layouts: dict[str, tuple[int, np.dtype]] = {}
+        self.ends: dict[str, int] = {}
+        self._start_clock()
+
+    def _add(self, key: str, msg: Msg) -> None:
+        rows = _rows(msg)
+        layout = self.layouts.get(key)
+        if layout is None:
+            self.layouts[key] = (rows.shape[1], rows.dtype)
+            meta = {k: v for k, v in msg.meta.items() if k != "channel_names"} if key == "emg" else {}
+            self.writer.declare(key, msg.rate, rows.dtype, rows.shape[1], _channel_names(msg, rows.shape[1]), meta)
+        elif (rows.shape[1], rows.dtype) != layout:  # the file declares one width and dtype per stream
+            self.count(f"{key}_malformed")
+            return
+        elif msg.start != self.ends[key]:
+            self.count(f"{key}_gaps")
+        self.writer.append(key, msg.start, rows)
+        self.ends[key] = msg.start + len(rows)
+        self._received()
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def teardown(self) -> None:
+        if getattr(self, "writer", None) and not self.writer.file.closed:
+            self.flush()
+            self.writer.close()

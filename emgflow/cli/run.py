@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -44,9 +45,17 @@ def collect_stats(procs: dict[str, NodeProc], elapsed: float) -> dict[str, Any]:
                       for nid, p in procs.items()}}
 
 
+def positive_seconds(value: float | None) -> float | None:
+    """``--duration`` must be a finite time > 0 (NaN would never compare as elapsed, 0 or less stops at once)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"{value} is not a finite number of seconds > 0")
+    return value
+
+
 def run(
     graph: Annotated[Path, typer.Argument(help="Graph YAML file.")],
-    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: until the sources end or Ctrl-C).")] = None,
+    duration: Annotated[float | None, typer.Option(callback=positive_seconds,
+                        help="Stop after this many seconds (default: until the sources end or Ctrl-C).")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="Override a param: NODE.PARAM=VALUE (repeatable).")] = [],
     stats: Annotated[Path | None, typer.Option(help="Write per-node figures (messages, drops, latency) to this JSON file.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live table; only the summary.")] = False,

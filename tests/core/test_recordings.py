@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import random
 
 import numpy as np
 import pytest
 import scipy.io
 
+from emgflow.emgrec import Writer
 from emgflow.recordings import FORMATS, Recording, RecordingError, class_names, detect_format, load
+
+from .mutate import mutate_bytes
 
 # file, format, (rows or None), channels, rate, {stream: columns}, label values (or None)
 CASES = [
@@ -223,3 +227,55 @@ def test_npz_layout_errors(tmp_path):
     np.savez(path, emg=np.zeros((5, 2)), rate=100.0, glove=np.zeros((4, 22)))
     with pytest.raises(RecordingError, match="'glove' has 4 rows, emg has 5"):
         load(path)
+
+
+def test_empty_or_cut_files_are_called_damaged_and_named(data_dir, tmp_path):
+    """An empty .npz and a .mat cut in half (a copy interrupted, a full disk) name the file and say it is
+    damaged, instead of an abort or an 'unrecognised layout'."""
+    whole = (data_dir / "ninapro-db5-e1/s1/S1_E1_A1.mat").read_bytes()
+    (tmp_path / "half.mat").write_bytes(whole[:len(whole) // 2])
+    (tmp_path / "empty.npz").write_bytes(b"")
+    np.savez(tmp_path / "ok.npz", emg=np.zeros((100, 2)), rate=np.float64(200))
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "ok.npz").read_bytes()[:300])
+    for name, fault in (("half.mat", "not a readable MATLAB v5 file, truncated or damaged"),
+                        ("empty.npz", "not a readable .npz archive, empty, truncated or damaged"),
+                        ("cut.npz", "not a readable .npz archive, empty, truncated or damaged")):
+        with pytest.raises(RecordingError) as exc:
+            load(tmp_path / name)
+        assert str(exc.value).startswith(f"{tmp_path / name}: {fault}"), exc.value
+
+
+def test_a_recorder_csv_cut_mid_row_loads_its_whole_rows(tmp_path):
+    """The csv recorder ends every row with a newline, so an unterminated last line is a write cut by
+    a kill: left out. Any other csv keeps an unterminated last row."""
+    (tmp_path / "rec.csv").write_text("sample,ch0,ch1\n0,1.5,2\n1,3,4\n2,5.2")
+    assert np.array_equal(load(tmp_path / "rec.csv", rate=100).emg, [[0, 1.5, 2], [1, 3, 4]])
+    (tmp_path / "other.csv").write_text("t,ch0,ch1\n0,1.5,2\n1,3,4\n2,5.25,6")
+    assert np.array_equal(load(tmp_path / "other.csv", rate=100).emg, [[0, 1.5, 2], [1, 3, 4], [2, 5.25, 6]])
+
+
+def test_damaged_npz_and_emgrec_files_give_recording_errors_only(tmp_path):
+    """A thousand seeded mutations (bytes changed, cut out, inserted) of an .npz and an .emgrec
+    recording: load() either reads them or raises RecordingError, nothing else."""
+    np.savez(tmp_path / "a.npz", emg=np.arange(64, dtype=np.float32).reshape(16, 4), rate=np.float64(200),
+             start=np.int64(0), label=np.zeros((16, 1), np.int32), label_start=np.int64(0), meta=np.array('{"x": 1}'))
+    writer = Writer(tmp_path / "a.emgrec")
+    writer.declare("emg", 200.0, np.float32, 4, ["a", "b", "c", "d"], {"m": 1})
+    writer.append("emg", 0, np.zeros((10, 4), np.float32))
+    writer.flush()
+    writer.close()
+    rng, refused = random.Random(21), 0
+    for i in range(1000):
+        ext = ("npz", "emgrec")[i % 2]
+        (tmp_path / f"m.{ext}").write_bytes(mutate_bytes((tmp_path / f"a.{ext}").read_bytes(), rng, cut=50, grow=8))
+        try:
+            load(tmp_path / f"m.{ext}")
+        except RecordingError:
+            refused += 1
+    assert refused > 300
+    data = bytearray((tmp_path / "a.npz").read_bytes())
+    entry = data.index(b"PK\x01\x02")  # the first central directory entry: claim a zip version from the future
+    data[entry + 6:entry + 8] = (255).to_bytes(2, "little")
+    (tmp_path / "m.npz").write_bytes(bytes(data))
+    with pytest.raises(RecordingError, match="not a readable .npz archive"):
+        load(tmp_path / "m.npz")

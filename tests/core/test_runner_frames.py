@@ -1,19 +1,35 @@
-"""A node's runner drops and counts malformed frames and keeps going (real Runner, real sockets)."""
+"""A node's runner drops and counts malformed frames and keeps going (real Runner, real sockets, and a
+real node process under thousands of mutated frames)."""
 
 from __future__ import annotations
 
 import os
+import random
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import msgpack
 import numpy as np
 import zmq
 
-from emgflow.codec import decode, encode
+from emgflow.codec import MalformedFrame, decode, encode
 from emgflow.contract import NodeRuntime, ProcessSpec
 from emgflow.message import Msg
 from emgflow.runner import Runner
 from emgflow.transport import InputSpec, OutputSpec
+
+from .mutate import mutate_bytes
+
+
+def relay_spec(tmp_path: Path, supervisor_pid: int, queue: int) -> str:
+    """A `relay` process's spec (JSON, as the supervisor passes it): input from our PUB at src, output to
+    our SUB at out, control at ctl."""
+    node = NodeRuntime(name="relay0", cls="emgflow.nodes.relay:Relay", params={},
+                       outputs={"out": OutputSpec(f"ipc://{tmp_path}/out", "relay0.out", subscribers=1, lossless=False)},
+                       inputs={"in": InputSpec(f"ipc://{tmp_path}/src", "source.out", policy="all", queue=queue)})
+    return ProcessSpec("relay0", [node], f"ipc://{tmp_path}/ctl", supervisor_pid).to_json()
 
 
 def test_garbage_frames_are_counted_not_fatal(tmp_path):
@@ -25,11 +41,7 @@ def test_garbage_frames_are_counted_not_fatal(tmp_path):
     downstream = ctx.socket(zmq.SUB)
     downstream.setsockopt(zmq.SUBSCRIBE, b"")
     downstream.connect(f"ipc://{tmp_path}/out")
-    node = NodeRuntime(name="relay0", cls="emgflow.nodes.relay:Relay", params={},
-                       outputs={"out": OutputSpec(f"ipc://{tmp_path}/out", "relay0.out", subscribers=1, lossless=False)},
-                       inputs={"in": InputSpec(f"ipc://{tmp_path}/src", "source.out", policy="all", queue=64)})
-    spec = ProcessSpec.from_json(ProcessSpec("relay0", [node], f"ipc://{tmp_path}/ctl", os.getppid()).to_json())
-    runner = Runner(spec)
+    runner = Runner(ProcessSpec.from_json(relay_spec(tmp_path, os.getppid(), queue=64)))
     relay = runner.hosted["relay0"]
     assert relay.outputs["out"].pub.wait_subscribers(time.monotonic() + 5)
     time.sleep(0.2)  # let the runner's SUB connect to our plain PUB
@@ -59,3 +71,113 @@ def test_garbage_frames_are_counted_not_fatal(tmp_path):
         sock.close(0)
     relay.close()
     runner.control.close(0)
+
+
+# --- a real node process under a stream of mutated frames -------------------------------------------
+
+_HOSTILE = [5, -1, 2**63, 1.5, float("nan"), float("inf"), "x", None, True, [], {}, ["a"], [["a", 1, "x"]],
+            [[[1], 1, 2]], b"zz", "x" * 1000, [0, 2**31] * 4, [[f"hop{i}", 1, 2] for i in range(2000)]]
+
+
+def _mutations(frames: list, n: int, seed: int) -> list[list]:
+    """``n`` seeded mutations of one valid frame set: hostile field values, dropped or unknown
+    fields, flipped / cut / grown bytes in header or payload, missing or extra frames."""
+    rng = random.Random(seed)
+    fields = msgpack.unpackb(frames[1])
+    out = []
+    for _ in range(n):
+        how = rng.randrange(5)
+        topic, header, payload = frames[0], frames[1], bytes(frames[2])
+        if how == 0:
+            header = msgpack.packb({**fields, rng.choice(sorted(fields)): rng.choice(_HOSTILE)})
+        elif how == 1:
+            changed = dict(fields)
+            changed.pop(rng.choice(sorted(fields)))
+            changed["zz" if rng.random() < 0.5 else "v"] = 1
+            header = msgpack.packb(changed)
+        elif how == 2:
+            header = mutate_bytes(header, rng, cut=len(header), grow=16)
+        elif how == 3:
+            payload = mutate_bytes(payload, rng, cut=len(payload), grow=16)
+        else:
+            out.append([topic, header, payload, payload][:rng.choice([1, 2, 4])])
+            continue
+        out.append([topic, header, payload])
+    return out
+
+
+def _rss_kb(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0])
+
+
+def test_a_node_process_survives_and_counts_thousands_of_mutated_frames(tmp_path):
+    """A real `relay` process: every frame decode() refuses is counted under malformed, every other
+    one is forwarded, the process stays up with flat memory and still relays good data after."""
+    ctx = zmq.Context.instance()
+    control = ctx.socket(zmq.ROUTER)
+    control.bind(f"ipc://{tmp_path}/ctl")
+    upstream = ctx.socket(zmq.PUB)
+    upstream.setsockopt(zmq.SNDHWM, 0)
+    upstream.bind(f"ipc://{tmp_path}/src")
+    downstream = ctx.socket(zmq.SUB)
+    downstream.setsockopt(zmq.SUBSCRIBE, b"")
+    downstream.setsockopt(zmq.RCVHWM, 0)
+    downstream.connect(f"ipc://{tmp_path}/out")
+    spec = relay_spec(tmp_path, os.getpid(), queue=100_000)  # a queue that holds every frame sent
+    proc = subprocess.Popen([sys.executable, "-m", "emgflow.runner", spec])
+    try:
+        assert _control(control, 60)[1]["t"] == "ready"
+        control.send_multipart([b"relay0", msgpack.packb({"t": "start"})])
+        time.sleep(0.3)  # the node's SUB connects to our plain PUB
+        rss_before = _rss_kb(proc.pid)
+        good = Msg(data=np.arange(16, dtype=np.float32).reshape(2, 8), rate=200.0, trace=[["source", 1, 2]])
+        valid = encode(b"source.out", good)
+        frames = _mutations(valid, 3000, seed=21)
+        expected_bad = expected_ok = expected_nonfinite = 0
+        for mutated in frames:
+            try:
+                msg, eos = decode(mutated)
+            except MalformedFrame:
+                expected_bad += 1
+            else:
+                if eos:
+                    continue  # an accepted end-of-stream would end the node's input: not a fault
+                expected_ok += 1
+                expected_nonfinite += msg.data.dtype.kind in "fc" and not np.isfinite(msg.data).all()
+            upstream.send_multipart(mutated)
+        stats = {}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (stats.get("malformed"), _received(stats)) != (expected_bad, expected_ok):
+            kind, body = _control(control, 5)
+            if body.get("t") == "hb":
+                stats = body["stats"]["relay0"]
+        assert (stats["malformed"], _received(stats)) == (expected_bad, expected_ok)
+        assert stats["in"]["in"]["nonfinite"] == expected_nonfinite
+        assert expected_bad > 2000 and proc.poll() is None
+        assert _rss_kb(proc.pid) < rss_before + 20_000  # KiB: nothing a frame says makes the node hold more
+        for _ in range(3):
+            upstream.send_multipart(encode(b"source.out", good))
+        forwarded = 0
+        while downstream.poll(5000):
+            msg, eos = decode(downstream.recv_multipart())
+            forwarded += 1
+            if forwarded == expected_ok - expected_nonfinite + 3:
+                break
+        assert forwarded == expected_ok - expected_nonfinite + 3 and np.array_equal(msg.data, good.data)
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+        for sock in (upstream, downstream, control):
+            sock.close(0)
+
+
+def _received(stats: dict) -> int | None:
+    return stats["in"]["in"]["received"] if stats else None
+
+
+def _control(sock, timeout_s: float) -> tuple[bytes, dict]:
+    assert sock.poll(int(timeout_s * 1000)), "no word from the node process"
+    ident, body = sock.recv_multipart()
+    return ident, msgpack.unpackb(body)

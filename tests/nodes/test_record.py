@@ -1,13 +1,16 @@
-"""The npz and csv recorders on real recordings: lossless whatever the chunking, an npz recording
-replays as what was recorded, readable on disk between flushes (a stalled stream too), and a
-SIGKILLed recorder leaves a readable prefix of the stream."""
+"""The emgrec, npz and csv recorders on real recordings: lossless whatever the chunking, an emgrec or
+npz recording replays as what was recorded, readable on disk between flushes (a stalled stream too),
+a SIGKILLed recorder leaves a readable prefix of the stream, and a full disk (a real tmpfs) stops
+emgrec and csv with a clear error and a file holding every row flushed before."""
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
 import signal
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -18,7 +21,8 @@ import emgflow.nodes.record as record
 from emgflow.message import Msg
 from emgflow.recordings import Recording, RecordingError, load
 from emgflow.testing import chunk, concat, run_node
-from emgflow.nodes.record import TICK_MS, Csv, Npz
+from emgflow.emgrec import MAGIC, Writer, read
+from emgflow.nodes.record import TICK_MS, Csv, Emgrec, Npz
 from emgflow.nodes.replay import Replay
 
 from ..e2e.procs import alive, children_of, kill_started, start_run, wait_for
@@ -166,17 +170,18 @@ def test_npz_recording_loads_back_with_emgflow_recordings(tmp_path, db5):
     assert back.meta == {"dataset": "npz", "start": 0} and back.channel_names == [f"ch{i}" for i in range(16)]
 
 
+@pytest.mark.parametrize("recorder", [Npz, Emgrec])
 @pytest.mark.parametrize("rel, wiring", [(DB5, {"emg": "in", "label": "label", "glove": "target"}),
                                          (GRIP, {"emg": "in", "force": "target"})])
-def test_replay_of_an_npz_recording_equals_what_was_recorded(tmp_path, recording_file, rel, wiring):
-    """replay -> npz (emg, and label / target ports) -> load and replay again: the same rows, dtypes,
-    channel names and recording metadata (dataset, class names) as the first replay sent."""
+def test_replay_of_a_recording_equals_what_was_recorded(tmp_path, recording_file, rel, wiring, recorder):
+    """replay -> npz or emgrec (emg, and label / target ports) -> load and replay again: the same rows,
+    dtypes, channel names and recording metadata (dataset, class names) as the first replay sent."""
     src = recording_file(rel)
     rec = load(src)
     played = run_node(Replay(path=str(src), speed=0, chunk=25, start_s=5, stop_s=15))
     sent = {port: concat(played[port]) for port in wiring}
-    path = tmp_path / "rec.npz"
-    run_node(Npz("rec", path=str(path)), interleave({key: played[port] for port, key in wiring.items()}))
+    path = tmp_path / f"rec.{recorder.kind}"
+    run_node(recorder("rec", path=str(path)), interleave({key: played[port] for port, key in wiring.items()}))
 
     back = load(path)
     assert back.rate == rec.rate and back.channel_names == rec.channel_names and len(back.emg) == 2000
@@ -303,17 +308,19 @@ def test_csv_on_disk_holds_exactly_the_rows_up_to_the_last_flush(tmp_path, db5, 
     assert np.array_equal(read_csv(path)[1][:, 1:].astype(np.float32), emg)
 
 
-@pytest.mark.parametrize("recorder", [Npz, Csv])
+@pytest.mark.parametrize("recorder", [Npz, Csv, Emgrec])
 def test_a_stalled_stream_is_flushed_on_the_tick(tmp_path, db5, clock, recorder):
     """A burst, then nothing: the tick (which the runtime calls every TICK_MS) writes the burst once
     flush_s has passed since the last write, and does not rewrite the file when nothing is new."""
     assert recorder.tick_ms == TICK_MS
     emg = db5.emg[:700]
-    path = tmp_path / ("rec.npz" if recorder is Npz else "rec.csv")
+    path = tmp_path / f"rec.{recorder.kind}"
     node = recorder("rec", path=str(path), flush_s=1.0)
     node.setup()
 
     def on_disk() -> np.ndarray:
+        if recorder is Emgrec:
+            return load(path).emg if path.stat().st_size > len(MAGIC) else np.empty((0, 16), np.float32)
         if recorder is Npz:
             if not path.exists():
                 return np.empty((0, 16), np.float32)
@@ -365,8 +372,9 @@ def node_pid(supervisor: int, name: str) -> int:
 
 @pytest.mark.timeout(90)
 def test_sigkilled_recorders_leave_a_readable_prefix_of_the_stream(tmp_path, recording_file, db5):
-    """replay (2x real time) -> npz (emg + label) and csv; both recorder processes are SIGKILLed after
-    they have flushed at least twice: each file still parses and holds the recording's first n rows."""
+    """replay (2x real time) -> npz (emg + label), emgrec (emg + label) and csv; the recorder processes
+    are SIGKILLed after they have flushed at least twice: each file still parses and holds the
+    recording's first n rows."""
     src = recording_file(DB5)
     graph = tmp_path / "g.yaml"
     graph.write_text(textwrap.dedent(f"""
@@ -375,24 +383,26 @@ def test_sigkilled_recorders_leave_a_readable_prefix_of_the_stream(tmp_path, rec
           source: {{type: replay, params: {{path: {src}, speed: 2, chunk: 10, stop_s: 60}}}}
           rec: {{type: npz, inputs: {{in: source.emg, label: source.label}}, params: {{path: rec.npz, flush_s: 0.2}}}}
           tab: {{type: csv, inputs: {{in: source.emg}}, params: {{path: rec.csv, flush_s: 0.2}}}}
+          log: {{type: emgrec, inputs: {{in: source.emg, label: source.label}}, params: {{path: rec.emgrec, flush_s: 0.2}}}}
         """))
-    npz, csv = tmp_path / "rec.npz", tmp_path / "rec.csv"
+    npz, csv, log = tmp_path / "rec.npz", tmp_path / "rec.csv", tmp_path / "rec.emgrec"
     proc = start_run(graph)
     try:
         assert wait_for(npz.exists, 60), "the npz recorder never flushed"
         inode = npz.stat().st_ino
         assert wait_for(lambda: npz.stat().st_ino != inode, 10), "no second npz flush"  # rewritten by rename
         assert wait_for(lambda: csv.stat().st_size > 2000, 10), "the csv recorder never flushed"
-        pids = [node_pid(proc.pid, "rec"), node_pid(proc.pid, "tab")]
+        assert wait_for(lambda: log.stat().st_size > 20000, 10), "the emgrec recorder never flushed twice"
+        pids = [node_pid(proc.pid, "rec"), node_pid(proc.pid, "tab"), node_pid(proc.pid, "log")]
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
         assert wait_for(lambda: not any(alive(p) for p in pids), 10)
-        at_kill = {p: p.read_bytes() for p in (npz, csv)}
+        at_kill = {p: p.read_bytes() for p in (npz, csv, log)}
         _, err = proc.communicate(timeout=30)
     finally:
         kill_started()
     assert proc.returncode == 1 and "exited with code -9" in err, err
-    assert {p: p.read_bytes() for p in (npz, csv)} == at_kill  # nothing wrote them after the kill
+    assert {p: p.read_bytes() for p in (npz, csv, log)} == at_kill  # nothing wrote them after the kill
 
     total = 60 * int(db5.rate)
     with np.load(npz) as z:
@@ -412,3 +422,154 @@ def test_sigkilled_recorders_leave_a_readable_prefix_of_the_stream(tmp_path, rec
     assert 0 < n < total
     assert np.array_equal(rows[:, 0], np.arange(n))
     assert np.array_equal(rows[:, 1:].astype(np.float32), db5.emg[:n])
+
+    back = load(log)
+    n = len(back.emg)
+    assert 0 < n < total and back.meta["start"] == 0
+    assert np.array_equal(back.emg, db5.emg[:n]) and np.array_equal(back.streams["label"], db5.streams["label"][:n])
+
+
+# --- 4. emgrec: append-only, every flushed row survives ------------------------------------------
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_emgrec_is_bit_exact_with_label_and_target_under_random_chunking(tmp_path, db5, seed):
+    rng = np.random.default_rng(seed)
+    first = 1000
+    emg, label, glove = db5.emg[first:], db5.streams["label"][first:], db5.streams["glove"][first:]
+    node = Emgrec("rec", path=str(tmp_path / "rec.emgrec"))
+    run_node(node, interleave({"in": chunk(emg, rng, rate=db5.rate, max_size=64, start=first, meta={"device": "test"}),
+                               "label": chunk(label, rng, rate=db5.rate, max_size=200, start=first),
+                               "target": chunk(glove, rng, rate=db5.rate, max_size=7, start=first)}))
+    back = load(tmp_path / "rec.emgrec")
+    assert back.rate == db5.rate and back.meta == {"dataset": "emgrec", "device": "test", "torn_bytes": 0, "start": first}
+    assert np.array_equal(back.emg, emg) and np.array_equal(back.streams["label"], label)
+    assert np.array_equal(back.streams["target"], glove) and not node.counters
+
+
+def test_emgrec_keeps_dtypes_gaps_and_drops_other_layouts(tmp_path, db5):
+    """int16 stays int16 on disk; a jump in `start` is counted and listed where it happened; a
+    message of another width or dtype is counted and dropped."""
+    x = db5.emg[:100].astype(np.int16)
+    node = Emgrec("rec", path=str(tmp_path / "rec.emgrec"))
+    run_node(node, [Msg(x[:50], db5.rate, 0), Msg(x[50:60, :3], db5.rate, 50), Msg(x[50:60].astype(np.float32), db5.rate, 50),
+                    Msg(x[50:], db5.rate, 50), Msg(x[:10], db5.rate, 120)])
+    assert node.counters == {"emg_malformed": 2, "emg_gaps": 1}
+    back = load(tmp_path / "rec.emgrec")
+    assert np.array_equal(back.emg, np.concatenate([x, x[:10]])) and back.meta["gaps"] == {"emg": [[100, 20]]}
+    assert read(tmp_path / "rec.emgrec")[0]["emg"].rows.dtype == np.int16
+
+
+def test_emgrec_only_appends_and_holds_only_unflushed_rows(tmp_path, db5, clock):
+    """After every flush the file is the previous file plus new bytes (nothing rewritten), it loads
+    as exactly the rows up to that flush, and the node keeps no row it has written."""
+    emg = db5.emg[:3000]
+    path = tmp_path / "rec.emgrec"
+    node = Emgrec("rec", path=str(path), flush_s=1.0)
+    node.setup()
+    before, flushed = path.read_bytes(), 0
+    for i, msg in enumerate(chunk(emg, np.random.default_rng(6), rate=db5.rate, max_size=40), 1):
+        clock.t += STEP_S
+        node.handle("in", msg)
+        if i % 4:
+            continue
+        flushed, now = msg.end, path.read_bytes()
+        assert now.startswith(before) and len(now) > len(before), f"after message {i}"
+        assert np.array_equal(load(path).emg, emg[:flushed])
+        assert not any(p.runs for p in node.writer.pending.values()) and not node.writer.blocks
+        before = now
+    node.teardown()
+    assert np.array_equal(load(path).emg, emg) and flushed > 0
+
+
+def test_an_emgrec_file_cut_anywhere_loads_every_whole_block(tmp_path, db5):
+    """A kill or a full disk can cut the last write at any byte: the file still loads, with every
+    row of the earlier writes; a damaged block ends the reading there too."""
+    path = tmp_path / "rec.emgrec"
+    writer = Writer(path)
+    writer.declare("emg", db5.rate, np.float32, 16, None, {})
+    writer.declare("label", db5.rate, np.int32, 1, None, {})
+    ends = []
+    for a, b in ((0, 40), (40, 90), (90, 100)):
+        writer.append("emg", a, db5.emg[a:b])
+        writer.append("label", a, db5.streams["label"][a:b])
+        writer.flush()
+        ends.append(path.stat().st_size)
+    writer.close()
+    whole = path.read_bytes()
+    for cut in range(ends[1], ends[2]):
+        path.write_bytes(whole[:cut])
+        back = load(path)
+        assert np.array_equal(back.emg, db5.emg[:90]) and 0 <= back.meta["torn_bytes"] <= cut - ends[1]
+        assert len(read(path)[0]["emg"].rows) in (90, 100)  # the third write's emg block may be whole
+        assert np.array_equal(back.streams["label"], db5.streams["label"][:90])
+    damaged = bytearray(whole)
+    damaged[ends[1] + 40] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+    assert np.array_equal(load(path).emg, db5.emg[:90])
+    path.write_bytes(b"PK\x03\x04 not ours")
+    with pytest.raises(RecordingError, match="not a readable .emgrec file"):
+        load(path)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 1 MiB tmpfs: writes past it fail with ENOSPC as on a full disk."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+@pytest.mark.parametrize("recorder", [Emgrec, Csv, Npz])
+def test_a_full_disk_stops_the_recorder_and_keeps_every_earlier_row(small_disk, db5, clock, recorder):
+    """emgrec and csv cut the failed append back off; npz keeps the file of its last good flush and
+    removes its cut temp file. Every recorder stops with the error naming the file."""
+    path = small_disk / f"rec.{recorder.kind}"
+    node = recorder("rec", path=str(path), flush_s=1.0)
+    node.setup()
+    emg = np.tile(db5.emg[:2000], (20, 1))  # 40,000 rows of 16 float32: far more than 1 MiB
+    flushed = 0
+    with pytest.raises(OSError) as exc:
+        for i, msg in enumerate(chunk(emg, None, rate=db5.rate, max_size=200), 1):
+            clock.t += STEP_S
+            node.handle("in", msg)
+            if i % 4 == 0:
+                flushed = msg.end
+    assert exc.value.errno == errno.ENOSPC and str(path) in str(exc.value)
+    assert 0 < flushed < len(emg)
+    if recorder is Npz:
+        assert not Path(node.temp_path).exists() and np.array_equal(load(path).emg, emg[:flushed])
+        return
+    assert "every earlier write" in str(exc.value)
+    node.teardown()  # the stop after the error writes nothing more
+    if recorder is Emgrec:
+        back = load(path)
+        assert back.meta["torn_bytes"] == 0 and np.array_equal(back.emg, emg[:flushed])
+    else:
+        assert path.read_text().endswith("\n")
+        rows = load(path, rate=db5.rate).emg
+        assert np.array_equal(rows[:, 0], np.arange(flushed)) and np.array_equal(rows[:, 1:], emg[:flushed])
+
+
+def test_an_emgrec_stream_declared_again_goes_on_and_another_layout_is_refused(tmp_path, db5):
+    """What a recorder that opens the file again writes: the stream's rows continue, gap listed."""
+    takes = []
+    for start, dtype in ((0, np.float32), (150, np.float32), (300, np.float64)):
+        writer = Writer(tmp_path / "part.emgrec")
+        writer.declare("emg", db5.rate, dtype, 16, None, {})
+        writer.append("emg", start, db5.emg[start:start + 100].astype(dtype))
+        writer.flush()
+        writer.close()
+        takes.append((tmp_path / "part.emgrec").read_bytes()[len(MAGIC):])
+    path = tmp_path / "rec.emgrec"
+    path.write_bytes(MAGIC + takes[0] + takes[1])
+    back = load(path)
+    assert np.array_equal(back.emg, np.concatenate([db5.emg[:100], db5.emg[150:250]]))
+    assert back.meta["gaps"] == {"emg": [[100, 50]]}
+    path.write_bytes(MAGIC + takes[0] + takes[2])
+    with pytest.raises(RecordingError, match="declared again as 16 x <f8"):
+        load(path)
