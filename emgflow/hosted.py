@@ -138,7 +138,7 @@ class Hosted:
         mine = Msg(data, msg.rate, msg.start, msg.t_acq, msg.seq, dict(msg.meta), msg.trace)
         if self._valid(port, mine):
             self.publish(self.call(self.handlers[port], mine), rx)
-        self._account(self.inputs[port], mine, rx)
+        self._account(self.inputs[port], msg, rx)  # the producer's header: ``mine`` may be sent on as it is
 
     def receive(self, port: str, block: bool = False) -> None:
         """Handle what is waiting on one socket input: for "all", one message, processed and sent
@@ -165,14 +165,19 @@ class Hosted:
             if msg.seq == 0 and st.last_seq is not None:
                 self._new_epoch(st, msg)
             msg.start += st.shift
+            if not self._plausible(st, msg):
+                self.malformed += 1
+                self.bad_reasons["start"] += 1
+                continue
             if not self._valid(port, msg):
                 self._account(st, msg, rx)
                 continue
-            if not latest:
+            if not latest:  # latency first; the header is noted before a pass-through node sends it on
+                header = Msg(msg.data, msg.rate, msg.start, msg.t_acq, msg.seq, trace=msg.trace)
                 self.publish(self.call(self.handlers[port], msg), rx)
-            self._account(st, msg, rx)
-            if not latest:
+                self._account(st, header, rx)
                 return
+            self._account(st, msg, rx)
             st.pending.append((msg, rx))
             if len(st.pending) > st.queue:
                 st.pending.popleft()
@@ -199,6 +204,17 @@ class Hosted:
             lost = max(0, round((msg.t_acq - st.last_t_acq) / 1e9 * msg.rate) - rows)
         st.lost_rows += lost
         st.shift = st.last_end + lost - msg.start
+
+    @staticmethod
+    def _plausible(st: InputState, msg: Msg) -> bool:
+        """A jump ahead no clock explains (twice the rows the producer's rate allows for the time
+        since the last message, plus a second) is a bad frame, not a gap: taken as a gap, one
+        ``start = 10**12`` would make every later good frame look like a repeat."""
+        if st.last_seq is None or msg.start <= st.last_end or not (msg.rate > 0 and msg.t_acq and st.last_t_acq):
+            return True
+        rows = len(msg.data) if msg.data.ndim else 1
+        elapsed = max(0.0, (msg.t_acq - st.last_t_acq) / 1e9)
+        return msg.start - st.last_end <= msg.rate * (2 * elapsed + 1) + 10 * rows
 
     def _valid(self, port: str, msg: Msg) -> bool:
         """NaN or infinity in a float payload (or the rate) never reaches a node that did not ask for
@@ -253,6 +269,7 @@ class Hosted:
             "malformed_reasons": dict(self.bad_reasons),
             "counters": dict(self.node.counters),
             "latency": self.latency.summary(),
+            "trace_overflow": self.latency.overflow,
             "first_rx_ns": self.first_rx_ns,
         }
 

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 
 CAPACITY = 200_000
-
+MAX_KEYS = 256  # per-hop series kept (2 per hop of each distinct trace path); frames name what they like
 
 class LatencyLog:
     """Records, for each received message, end-to-end latency (first send -> this receive), each
@@ -20,12 +20,20 @@ class LatencyLog:
         self.hops: dict[str, np.ndarray] = {}
         self._keys: dict[tuple, list[tuple[str, str]]] = {}
         self.n = 0
+        self.overflow = 0  # messages whose trace path was one too many to break down per hop
 
-    def _keys_for(self, names: tuple) -> list[tuple[str, str]]:
+    def _keys_for(self, names: tuple) -> list[tuple[str, str]] | None:
+        """The per-hop keys of a trace path; None when it would need more than MAX_KEYS series (memory
+        stays bounded whatever names arriving frames carry: end-to-end latency is still kept)."""
         keys = self._keys.get(names)
         if keys is None:
             nxt = names[1:] + ("*",)
-            keys = self._keys[names] = [(f"{k}:{a}->{b}", f"{k}:{a}") for k, (a, b) in enumerate(zip(names, nxt))]
+            keys = [(f"{k}:{a}->{b}", f"{k}:{a}") for k, (a, b) in enumerate(zip(names, nxt))]
+            new = {key for pair in keys for key in pair} - self.hops.keys()
+            if len(self.hops) + len(new) > MAX_KEYS:
+                self.overflow += 1
+                return None
+            self._keys[names] = keys
             for hop, node in keys:
                 self.hops.setdefault(hop, np.zeros(self.capacity))
                 self.hops.setdefault(node, np.zeros(self.capacity))
@@ -35,6 +43,9 @@ class LatencyLog:
         i = self.n % self.capacity
         self.e2e[i] = (rx_ns - trace[0][2]) / 1000
         keys = self._keys_for(tuple(t[0] for t in trace))
+        if keys is None:
+            self.n += 1
+            return
         hops = self.hops
         for k, (hop, node) in enumerate(keys):
             a = trace[k]

@@ -82,3 +82,13 @@ def test_supervisor_counts_and_survives_strangers_on_its_control_socket(tmp_path
         stranger.close(0)
         sup.control.close(0)
         sup.ctx.term()
+
+
+def test_latency_log_stays_bounded_whatever_names_frames_carry():
+    from emgflow.trace import MAX_KEYS, LatencyLog
+
+    log = LatencyLog(capacity=100)
+    for i in range(2000):  # a stranger's frames, each naming new hops
+        log.add([[f"hop{i}", 1, 2], [f"x{i}", 3, 4]], 10)
+    assert len(log.hops) <= MAX_KEYS and log.overflow > 1800
+    assert log.n == 2000 and log.summary()["n"] == 100  # end to end still counted

@@ -70,7 +70,47 @@ def test_garbage_frames_are_counted_not_fatal(tmp_path):
     for sock in (upstream, downstream, control):
         sock.close(0)
     relay.close()
+    runner.beat.close()
     runner.control.close(0)
+
+
+def test_a_start_no_clock_explains_is_refused_not_taken_as_a_gap(tmp_path):
+    """One frame claiming start = 10**12 is refused (reason "start"); the good frames around it all
+    pass, none of them taken for a repeat."""
+    ctx = zmq.Context.instance()
+    control = ctx.socket(zmq.ROUTER)
+    control.bind(f"ipc://{tmp_path}/ctl")
+    upstream = ctx.socket(zmq.PUB)
+    upstream.bind(f"ipc://{tmp_path}/src")
+    downstream = ctx.socket(zmq.SUB)
+    downstream.setsockopt(zmq.SUBSCRIBE, b"")
+    downstream.connect(f"ipc://{tmp_path}/out")
+    runner = Runner(ProcessSpec.from_json(relay_spec(tmp_path, os.getppid(), queue=64)))
+    relay = runner.hosted["relay0"]
+    try:
+        assert relay.outputs["out"].pub.wait_subscribers(time.monotonic() + 5)
+        time.sleep(0.2)
+        t0 = time.monotonic_ns()
+        starts = [0, 8, 10**12, 16, 24]
+        for seq, start in enumerate(starts):
+            msg = Msg(np.zeros((8, 2), np.float32), rate=200.0, start=start, t_acq=t0 + seq * 40_000_000,
+                      seq=seq, trace=[["source", 1, 2]])
+            upstream.send_multipart(encode(b"source.out", msg))
+        deadline = time.monotonic() + 5
+        while relay.inputs["in"].received < 4 and time.monotonic() < deadline:
+            for hosted, port in runner.poller.poll(50)[1]:
+                hosted.receive(port)
+        got = []
+        while downstream.poll(500):
+            got.append(decode(downstream.recv_multipart())[0].start)
+        assert got == [0, 8, 16, 24]
+        assert relay.bad_reasons == {"start": 1} and relay.inputs["in"].gaps == 1  # the refused frame's seq
+    finally:
+        for sock in (upstream, downstream, control):
+            sock.close(0)
+        relay.close()
+        runner.beat.close()
+        runner.control.close(0)
 
 
 # --- a real node process under a stream of mutated frames -------------------------------------------
