@@ -105,6 +105,9 @@ _FAIL = object()
 
 
 def _coerce_to(value: Any, types: tuple[type, ...]) -> Any:
+    # A numpy scalar (np.int64(5), np.float32(1.5), np.bool_(True)) counts as the Python number it holds.
+    if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        value = value.item()
     # Exact matches first, so a str param never turns 5 into "5" when int is also allowed.
     for t in types:
         if t is float and isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -96,9 +96,6 @@ def test_type_name_doc_range_and_schema_describe_the_declaration():
     assert q.json_schema() == {"type": ["string"], "enum": ["a", "b"]}
 
 
-@pytest.mark.xfail(strict=True, reason="Param.coerce refuses numpy integer and float32 scalars (int64 for an int "
-                                       "param, float32 for a float param) while it takes numpy float64, a Python "
-                                       "float subclass: a value computed with numpy must be cast by hand")
 @pytest.mark.parametrize("types, value, want", [(int, np.int64(5), 5), (float, np.float32(1.5), 1.5),
                                                 (bool, np.bool_(True), True)])
 def test_numpy_scalars_are_taken_like_python_numbers(types, value, want):
