@@ -228,6 +228,22 @@ def test_db5_gestures_and_joint_angles(tmp_path, data_dir):
     assert_hand_drawn(tmp_path / "hand_angles", stats, "hand_angles")
 
 
+def test_the_demo_drives_the_hand_from_the_model(tmp_path, data_dir):
+    """The main job: DB5 EMG -> seed model A -> vote -> simulated hand; the hand's commands are the
+    model's votes (not the cues), and the envelope is recorded beside them."""
+    stats = run_graph("demo-db5.yaml", tmp_path, data_dir, {
+        "source.speed": 32, "source.chunk": 10, "hand.out_dir": tmp_path / "hand",
+        "hand_view.out_dir": tmp_path / "hand", "record_decisions.path": tmp_path / "decisions.npz",
+        "record.path": tmp_path / "envelope.npz"})
+    assert_clean(stats, lossy=("hand", "hand_view"))
+    decisions = np.load(tmp_path / "decisions.npz")
+    n = ((55 * 200 - 20) // 2 + 1 - 15) // 15 + 1
+    assert decisions["emg"].shape == (n, 1) and set(np.unique(decisions["emg"])) >= {0, 1, 2}
+    assert stats["nodes"]["hand"]["in"]["in"]["received"] == n  # every vote reached the hand (latest: the newest is used)
+    assert np.load(tmp_path / "envelope.npz")["emg"].shape == ((55 * 200 - 40) // 8 + 1, 16)
+    assert_hand_drawn(tmp_path / "hand", stats, "hand")
+
+
 def test_db5_gestures_embedded_decides_like_the_full_graph(tmp_path, data_dir):
     """The wearable profile: three processes, ONNX models, UDP hands. Same span as above: the same
     decisions, probabilities and angles as that graph's models give, and both hands get poses."""
