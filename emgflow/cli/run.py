@@ -14,6 +14,7 @@ from rich.table import Table
 
 from ..supervisor import NodeProc, Supervisor
 from .common import console, err_console, load_or_exit
+from .view import DEFAULT_PORT as DEFAULT_VIEW_PORT, open_view
 
 
 def stats_table(procs: dict[str, NodeProc], elapsed: float, title: str = "") -> Table:
@@ -50,6 +51,9 @@ def run(
     set_: Annotated[list[str], typer.Option("--set", help="Override a param: NODE.PARAM=VALUE (repeatable).")] = [],
     stats: Annotated[Path | None, typer.Option(help="Write per-node figures (messages, drops, latency) to this JSON file.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live table; only the summary.")] = False,
+    view: Annotated[int | None, typer.Option(metavar="[PORT]", is_flag=False, flag_value=str(DEFAULT_VIEW_PORT),
+                                             help=f"Serve a live view in the browser on PORT (default {DEFAULT_VIEW_PORT}; 0: any free port).")] = None,
+    view_host: Annotated[str, typer.Option(help="Address the view listens on; anything but loopback needs the token printed with the URL.")] = "127.0.0.1",
 ) -> None:
     """Run a graph until its sources end, DURATION passes, or Ctrl-C / SIGTERM (a clean stop exits 0)."""
     g = load_or_exit(graph, set_)
@@ -73,15 +77,19 @@ def run(
         err_console.print(f"[bold yellow]{node}[/]: {text}", highlight=False)
 
     sup = Supervisor(g, on_event=on_event, on_stats=on_stats)
+    viewer = open_view(sup, view, view_host) if view is not None else None
     err_console.print(f"running [bold]{g.name}[/] ({len(g.nodes)} nodes); Ctrl-C stops it cleanly")
     if not quiet and sys.stderr.isatty():
         live = Live(console=err_console, refresh_per_second=4, transient=True)
         live.start()
+    code = 1
     try:
         code = sup.run(duration)
     finally:
         if live is not None:
             live.stop()
+        if viewer is not None:
+            viewer.close(code)
     elapsed = time.monotonic() - t0
     console.print(stats_table(sup.procs, elapsed, f"{g.name}: summary after {elapsed:.1f} s"))
     if stats is not None:
