@@ -1,4 +1,4 @@
-// emgflow live view: one WebSocket from the server; it pushes the table every 250 ms and the new
+// emgflow live view: one WebSocket from the server; it pushes the table every 500 ms and the new
 // rows of the streams this page watches. Charts: uPlot (vendored, MIT, static/uPlot.LICENSE).
 "use strict";
 
@@ -16,6 +16,7 @@ const svg = (tag, attrs, parent) => {
   return el;
 };
 const fmt = (v, d = 2) => (v === null || v === undefined ? "-" : v.toFixed(d));
+const setText = (el, text) => { if (el.textContent !== text) el.textContent = text; };   // no relayout if unchanged
 
 let ws = null, init = null, ended = false;
 const scopes = new Map();                  // stream name -> scope object
@@ -25,7 +26,7 @@ let histStream = null;                     // the stream tapped for the histogra
 // --- the graph --------------------------------------------------------------------------------
 const graphEls = { nodes: {}, edges: {} };
 function drawGraph(g) {
-  const el = $("graph"), W = 168, H = 50, BW = 118, BH = 34;
+  const el = $("graph"), W = 184, H = 50, BW = 118, BH = 34;
   const cols = Math.max(...g.nodes.map((n) => n.col)) + 1, rows = Math.max(...g.nodes.map((n) => n.row)) + 1;
   el.setAttribute("viewBox", `0 0 ${cols * W + 10} ${rows * H + 10}`);
   const pos = {};
@@ -36,9 +37,10 @@ function drawGraph(g) {
     const grp = svg("g", { class: "edge" + (e.policy === "latest" ? " latest" : "") }, el);
     svg("path", { d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}` }, grp);
     const label = svg("text", { x: mx, y: (y1 + y2) / 2 - 3, "text-anchor": "middle" }, grp);
+    const drops = svg("text", { x: mx, y: (y1 + y2) / 2 + 10, "text-anchor": "middle", class: "drops" }, grp);
     const title = svg("title", {}, grp);
     title.textContent = `${e.source}.${e.output} -> ${e.node}.${e.port} (${e.policy})`;
-    graphEls.edges[e.id] = { grp, label };
+    graphEls.edges[e.id] = { grp, label, drops };
   }
   for (const n of g.nodes) {
     const grp = svg("g", { class: "node", transform: `translate(${pos[n.id].x},${pos[n.id].y})` }, el);
@@ -54,8 +56,8 @@ function updateGraph(stats) {
   for (const [id, e] of Object.entries(stats.edges)) {
     const el = graphEls.edges[id];
     if (!el) continue;
-    el.label.textContent = `${e.rate.toFixed(0)}/s` + (e.dropped ? `  ${e.dropped} dropped` : "");
-    el.label.setAttribute("class", e.dropped ? "drops" : "");
+    setText(el.label, `${e.rate.toFixed(0)}/s`);
+    setText(el.drops, e.dropped ? `${e.dropped} dropped` : "");
     el.grp.classList.toggle("dropping", e.dropped > 0);
   }
 }
@@ -84,16 +86,19 @@ function updateTable(stats) {
   let drops = 0, bad = 0;
   for (const [id, r] of Object.entries(stats.nodes)) {
     const c = cells[id];
-    c.state.innerHTML = `<span class="state" style="background:${STATE_COLOR[r.state] || "#999"}"></span>${r.state}`;
-    for (const k of ["in", "out", "dropped", "gaps", "bad", "restarts"]) c[k].textContent = r[k];
-    c.rate.textContent = r.rate.toFixed(0);
-    c.p50_ms.textContent = fmt(r.p50_ms);
-    c.p99_ms.textContent = fmt(r.p99_ms);
-    c.counters.textContent = Object.entries(r.counters).map(([k, v]) => `${k}=${v}`).join(" ");
+    if (c.state.dataset.state !== r.state) {
+      c.state.dataset.state = r.state;
+      c.state.innerHTML = `<span class="state" style="background:${STATE_COLOR[r.state] || "#999"}"></span>${r.state}`;
+    }
+    for (const k of ["in", "out", "dropped", "gaps", "bad", "restarts"]) setText(c[k], String(r[k]));
+    setText(c.rate, r.rate.toFixed(0));
+    setText(c.p50_ms, fmt(r.p50_ms));
+    setText(c.p99_ms, fmt(r.p99_ms));
+    setText(c.counters, Object.entries(r.counters).map(([k, v]) => `${k}=${v}`).join(" "));
     for (const k of ["dropped", "gaps", "bad", "restarts"]) c[k].classList.toggle("warn", r[k] > 0);
     drops += r.dropped; bad += r.bad;
   }
-  $("totals").textContent = `${drops} dropped · ${bad} bad`;
+  setText($("totals"), `${drops} dropped · ${bad} bad`);
 }
 
 // --- scopes -----------------------------------------------------------------------------------
@@ -207,9 +212,9 @@ function updateScopes(msg) {
     render(s);
     const c = msg.taps[s.name];
     const meta = s.box.querySelector(".meta");
-    meta.textContent = c ? `${s.rate ? s.rate.toFixed(1) + " Hz" : "irregular"} · ${s.columns} ch` +
+    setText(meta, c ? `${s.rate ? s.rate.toFixed(1) + " Hz" : "irregular"} · ${s.columns} ch` +
       (s.step > 1 ? ` · every ${s.step}th row drawn` : "") + ` · tap: ${c.received} msgs, ${c.dropped} dropped, ${c.gaps} gaps`
-      : "waiting for the producer to run";
+      : "waiting for the producer to run");
     s.box.dataset.rows = s.rows;
   }
 }
@@ -228,15 +233,19 @@ function pickHistStream() {
   const node = $("hist-node").value;
   histStream = init.streams.find((s) => s.startsWith(node + ".")) || null;
 }
+let histKey = "";
 function updateHist(msg) {
   const node = $("hist-node").value, el = $("hist"), h = msg.latency.nodes[node], edges = msg.latency.edges_ms;
   const row = msg.stats.nodes[node];
+  const key = JSON.stringify([node, h, row?.p50_ms, row?.p99_ms, el.clientWidth]);
+  if (key === histKey) return;
+  histKey = key;
   el.innerHTML = "";
   const W = el.clientWidth || 600, H = 170, L = 34, B = 22, n = edges.length - 1;
   const lx = (ms) => L + ((Math.log10(ms) - Math.log10(edges[0])) / (Math.log10(edges[n]) - Math.log10(edges[0]))) * (W - L - 8);
   for (const ms of [0.1, 1, 10, 100, 1000]) {
     svg("line", { x1: lx(ms), x2: lx(ms), y1: 6, y2: H - B, stroke: "#eef0f3" }, el);
-    svg("text", { x: lx(ms), y: H - 6, "text-anchor": "middle" }, el).textContent = ms < 1 ? `${ms} ms` : `${ms}`;
+    svg("text", { x: lx(ms), y: H - 6, "text-anchor": ms === 1000 ? "end" : "middle" }, el).textContent = ms === 1000 ? "1 s" : `${ms} ms`;
   }
   if (!h) {
     $("hist-note").textContent = histStream ? "waiting for messages"
@@ -309,7 +318,7 @@ function onTick(msg) {
     : states.includes("failed") ? "failed" : states.every((s) => s === "running" || s === "done") ? "running" : "starting";
   $("status").className = `pill ${status}`;
   $("status").textContent = msg.type === "end" ? `stopped · exit ${msg.exit_code}` : status;
-  $("elapsed").textContent = `${msg.elapsed.toFixed(1)} s`;
+  setText($("elapsed"), `${msg.elapsed.toFixed(0)} s`);
   updateGraph(msg.stats);
   updateTable(msg.stats);
   updateScopes(msg);
