@@ -51,8 +51,8 @@ def run(
     set_: Annotated[list[str], typer.Option("--set", help="Override a param: NODE.PARAM=VALUE (repeatable).")] = [],
     stats: Annotated[Path | None, typer.Option(help="Write per-node figures (messages, drops, latency) to this JSON file.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live table; only the summary.")] = False,
-    view: Annotated[int | None, typer.Option(metavar="[PORT]", is_flag=False, flag_value=str(DEFAULT_VIEW_PORT),
-                                             help=f"Serve a live view in the browser on PORT (default {DEFAULT_VIEW_PORT}; 0: any free port).")] = None,
+    view: Annotated[bool, typer.Option("--view", help="Serve a live view of the graph in the browser (prints its URL).")] = False,
+    view_port: Annotated[int, typer.Option(help="Port of the live view (0: any free port).")] = DEFAULT_VIEW_PORT,
     view_host: Annotated[str, typer.Option(help="Address the view listens on; anything but loopback needs the token printed with the URL.")] = "127.0.0.1",
 ) -> None:
     """Run a graph until its sources end, DURATION passes, or Ctrl-C / SIGTERM (a clean stop exits 0)."""
@@ -77,7 +77,7 @@ def run(
         err_console.print(f"[bold yellow]{node}[/]: {text}", highlight=False)
 
     sup = Supervisor(g, on_event=on_event, on_stats=on_stats)
-    viewer = open_view(sup, view, view_host) if view is not None else None
+    viewer = open_view(sup, view_port, view_host) if view else None
     err_console.print(f"running [bold]{g.name}[/] ({len(g.nodes)} nodes); Ctrl-C stops it cleanly")
     if not quiet and sys.stderr.isatty():
         live = Live(console=err_console, refresh_per_second=4, transient=True)

@@ -1,4 +1,4 @@
-"""`emgflow run GRAPH --view [PORT]`: serve the live view of the graph being run."""
+"""`emgflow run GRAPH --view [--view-port PORT] [--view-host HOST]`: serve the live view of the graph being run."""
 
 from __future__ import annotations
 

@@ -194,7 +194,7 @@ class View:
             sent: dict[str, Any] = {}
             while not client.ended:
                 async with self.new_tick:
-                    await self.new_tick.wait_for(lambda: self.latest is not sent)
+                    await self.new_tick.wait_for(lambda seen=sent: self.latest is not seen)
                 sent = msg = self.latest
                 await ws.send_text(json.dumps({**msg, "scopes": self._scopes(client)}))
                 client.ended = msg["type"] == "end"

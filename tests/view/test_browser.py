@@ -50,8 +50,8 @@ def browser():
 
 
 def _start_with_view(data_dir: Path, tmp_path: Path, stats: Path) -> tuple[subprocess.Popen, str]:
-    """`emgflow run tests/view/graph.yaml --view 0` as a real process; returns it and the page's URL."""
-    proc = subprocess.Popen([sys.executable, "-m", "emgflow.cli.app", "run", str(GRAPH), "--quiet", "--view", "0",
+    """`emgflow run tests/view/graph.yaml --view --view-port 0` as a real process; returns it and the page's URL."""
+    proc = subprocess.Popen([sys.executable, "-m", "emgflow.cli.app", "run", str(GRAPH), "--quiet", "--view", "--view-port", "0",
                              "--stats", str(stats)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "EMGFLOW_DATA": str(data_dir), "VIEW_TEST_OUT": str(tmp_path)},
                             start_new_session=True)
