@@ -242,6 +242,7 @@ class Supervisor:
             if now - last_stats > 0.25:
                 last_stats = now
                 self.on_stats(self.procs)
+                self.write_status()
             if all(p.state in ("done", "stopped") and p.proc is None and p.restart_at is None
                    for p in self.procs.values()):
                 return
@@ -268,6 +269,21 @@ class Supervisor:
             p.proc.kill()
             p.proc.wait()
         self.on_stats(self.procs)
+
+    # --- exposure: what `emgflow view` reads to attach to this run -----------------------------------
+    def write_status(self) -> None:
+        """Replace ``RUNDIR/status.json`` (the wiring, each node's state, figures and output endpoints)
+        so a view can attach to this run from another process; SIGTERM to ``pid`` stops it."""
+        nodes = {nid: {"type": p.spec.type, "params": p.spec.params, "state": p.state, "restarts": p.restarts,
+                       "stats": p.stats, "outputs": p.runtime["outputs"],
+                       "inputs": {port: [e.source, e.output, e.policy, e.queue] for port, e in p.spec.inputs.items()}}
+                 for nid, p in self.procs.items()}
+        status = {"pid": os.getpid(), "name": self.graph.name, "description": self.graph.description,
+                  "file": self.graph.file, "transport": self.graph.transport, "nodes": nodes}
+        tmp = os.path.join(self.rundir, "status.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(status, f, default=str)
+        os.replace(tmp, os.path.join(self.rundir, "status.json"))
 
     def _drain_until(self, cond: Callable[[], bool], timeout: float) -> None:
         deadline = time.monotonic() + timeout

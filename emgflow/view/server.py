@@ -74,6 +74,7 @@ class View:
         self.clients: set[Client] = set()
         self.latest: dict[str, Any] = {}
         self.new_tick: asyncio.Condition | None = None   # made in the server's loop; wakes the pages
+        self.closing = False
         self.exit_code: int | None = None
         self.ended = threading.Event()
         self.t0 = time.monotonic()
@@ -112,9 +113,10 @@ class View:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/" + (f"?token={self.token}" if self.token else "")
 
-    def close(self, exit_code: int) -> None:
-        """Send every page the final table and the exit code, then stop serving."""
-        self.exit_code = exit_code
+    def close(self, exit_code: int | None) -> None:
+        """Send every page the final table and the graph's exit code (None: the graph goes on, only
+        the view closes), then stop serving."""
+        self.exit_code, self.closing = exit_code, True
         self.ended.wait(END_FLUSH_S + 1.0)
         if self.server is not None:
             self.server.should_exit = True
@@ -144,18 +146,18 @@ class View:
             self.streams.keep(running | (wanted & set(self.streams.open)))
             self.streams.poll()
             now = time.monotonic()
-            if self.exit_code is not None or now - last_tick >= TICK_S:
+            if self.closing or now - last_tick >= TICK_S:
                 last_tick = now
                 async with self.new_tick:
                     self.latest = self._tick(now)
                     self.new_tick.notify_all()
-            if self.exit_code is not None:
+            if self.closing:
                 await self._flush_end()
                 return
             await asyncio.sleep(POLL_S)
 
     def _tick(self, now: float) -> dict[str, Any]:
-        return {"type": "tick" if self.exit_code is None else "end", "exit_code": self.exit_code,
+        return {"type": "end" if self.closing else "tick", "exit_code": self.exit_code,
                 "elapsed": now - self.t0, "stats": self.model.snapshot(self.sup.procs, now),
                 "latency": self.streams.latency.snapshot(),
                 "hands": self.hands.latest() if self._started() else {},

@@ -20,33 +20,11 @@ from emgflow.supervisor import Supervisor
 from emgflow.view.auth import needs_token
 from emgflow.view.server import View
 
-from ..e2e.procs import STARTED, kill_started, wait_for
+from ..e2e.procs import STARTED, wait_for
+from .browser import GRAPH, scope_rows as _rows
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (the dev extra)")
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
+By = pytest.importorskip("selenium.webdriver.common.by", reason="selenium is not installed (the dev extra)").By
 from selenium.webdriver.support.ui import Select  # noqa: E402
-
-GRAPH = Path(__file__).with_name("graph.yaml")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                                reason="Debian's chromium and chromium-driver are not installed "
-                                       "(apt-get install -y chromium chromium-driver; .ci/run does it)")
-
-
-@pytest.fixture
-def browser():
-    opts = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1500,1100"):
-        opts.add_argument(arg)
-    opts.binary_location = CHROMIUM
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        kill_started()
 
 
 def _start_with_view(data_dir: Path, tmp_path: Path, stats: Path) -> tuple[subprocess.Popen, str]:
@@ -107,11 +85,11 @@ def test_page_scopes_stop_button_and_final_counts(browser, data_dir, tmp_path):
     assert final["envelope"]["sent"] > 10  # the run was long enough for the comparison to mean something
 
 
-def test_beyond_loopback_the_view_refuses_whoever_lacks_the_token(browser, data_dir):
+def test_beyond_loopback_the_view_refuses_whoever_lacks_the_token(browser, data_dir, monkeypatch):
     assert needs_token("0.0.0.0") and needs_token("192.0.2.7") and needs_token("lab-pc.local")
     assert not needs_token("127.0.0.1") and not needs_token("::1") and not needs_token("localhost")
     # The token gate does not depend on the address, so this test listens on loopback only.
-    os.environ.setdefault("EMGFLOW_DATA", str(data_dir))
+    monkeypatch.setenv("EMGFLOW_DATA", str(data_dir))
     sup = Supervisor(load_graph(GRAPH))
     view = View(sup, host="127.0.0.1", port=0, token="s3cret-token")
     url = view.start()

@@ -314,10 +314,11 @@ function onInit(msg) {
 }
 function onTick(msg) {
   const states = Object.values(msg.stats.nodes).map((r) => r.state);
-  const status = msg.type === "end" ? (msg.exit_code === 0 ? "ended" : "failed")
+  const status = msg.type === "end" ? (msg.exit_code ? "failed" : "ended")
     : states.includes("failed") ? "failed" : states.every((s) => s === "running" || s === "done") ? "running" : "starting";
   $("status").className = `pill ${status}`;
-  $("status").textContent = msg.type === "end" ? `stopped · exit ${msg.exit_code}` : status;
+  $("status").textContent = msg.type !== "end" ? status
+    : msg.exit_code === null ? "view closed · graph still running" : `stopped · exit ${msg.exit_code}`;
   setText($("elapsed"), `${msg.elapsed.toFixed(0)} s`);
   updateGraph(msg.stats);
   updateTable(msg.stats);
