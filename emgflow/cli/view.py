@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
+
+if TYPE_CHECKING:  # the view extra may be missing: open_view says so
+    from ..view.server import Run, View
 
 import typer
 
@@ -13,7 +16,7 @@ from .common import err_console
 DEFAULT_PORT = 8765
 
 
-def open_view(sup: Any, port: int, host: str) -> Any:
+def open_view(sup: "Run", port: int, host: str) -> "View":
     """Start a view of ``sup`` (a Supervisor, or an attached run) on ``host:port``, a token required
     beyond loopback, and say where it is. Exits 2 with a clear message when the `view` extra is
     missing or the port cannot be bound."""

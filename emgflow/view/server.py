@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Protocol
 
 import numpy as np
 import uvicorn
@@ -30,7 +30,8 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..supervisor import Supervisor
+from ..graph import Graph
+from ..supervisor import NodeProc
 from .auth import TokenGate
 from .hand import HandFrames
 from .model import StatsModel, layout, output_endpoints
@@ -42,6 +43,15 @@ TICK_S = 0.5          # every browser gets a new table this often (the issue ask
 MAX_ROWS = 2500       # rows of one stream sent in one tick at most (a new browser gets the newest)
 END_FLUSH_S = 2.0     # after the graph stops, how long the browsers have to receive the final table
 NICE = 10             # the view's threads yield the CPU to the graph's nodes (Linux: nice is per thread)
+
+
+class Run(Protocol):
+    """What the view reads of a run: a ``Supervisor``, or an ``attach.AttachedRun``."""
+
+    graph: Graph
+    procs: dict[str, NodeProc]
+
+    def request_stop(self) -> None: ...
 
 
 @dataclass(eq=False)   # one per page, told apart by identity
@@ -63,7 +73,7 @@ def _rounded(y: np.ndarray) -> list[list[float]]:
 class View:
     """``View(sup).start()`` serves the page; ``close(code)`` shows the final table, then stops."""
 
-    def __init__(self, sup: Supervisor, *, host: str = "127.0.0.1", port: int = 8765,
+    def __init__(self, sup: Run, *, host: str = "127.0.0.1", port: int = 8765,
                  token: str | None = None) -> None:
         self.sup, self.host, self.port, self.token = sup, host, port, token
         self.streams = Streams(output_endpoints(sup.procs))
