@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
 from emgflow.graph import load_graph
 from emgflow.supervisor import Supervisor
 from emgflow.view.auth import needs_token
@@ -104,6 +107,9 @@ def test_beyond_loopback_the_view_refuses_whoever_lacks_the_token(browser, data_
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(wrong, timeout=10)
         assert not sup.stop_requested
+        with pytest.raises(InvalidStatus) as refused_ws:  # the WebSocket too, closed before it opens
+            connect(base.replace("http", "ws") + "ws", open_timeout=10).close()
+        assert refused_ws.value.response.status_code == 403
 
         browser.get(base)  # a browser without the token: refused, no page, no WebSocket
         assert "needs its token" in browser.find_element(By.TAG_NAME, "body").text
