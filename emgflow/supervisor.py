@@ -4,6 +4,7 @@ no process behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -294,6 +295,7 @@ class Supervisor:
             if now - last_stats > 0.25:
                 last_stats = now
                 self.on_stats(self.procs)
+                self.write_status()
             if all(p.state in ("done", "stopped") and p.proc is None and p.restart_at is None
                    for p in self.processes.values()):
                 return
@@ -320,6 +322,28 @@ class Supervisor:
             p.proc.kill()
             p.proc.wait()
         self.on_stats(self.procs)
+
+    # --- exposure: what `emgflow view` reads to attach to this run -----------------------------------
+    def endpoints(self) -> dict[str, tuple[str, str]]:
+        """``node.port`` -> (endpoint, topic) of every output bound to a socket (an output whose
+        consumers all share its process has none: it cannot be tapped)."""
+        return {f"{n.name}.{port}": (o.endpoint, o.topic)
+                for p in self.processes.values() for n in p.spec.nodes for port, o in n.outputs.items()}
+
+    def write_status(self) -> None:
+        """Replace ``RUNDIR/status.json`` (the wiring, each node's state, figures and output endpoints)
+        so a view can attach to this run from another process; SIGTERM to ``pid`` stops it."""
+        nodes = {nid: {"type": p.spec.type, "params": p.spec.params, "state": p.state, "restarts": p.restarts,
+                       "stats": p.stats, "process": p.process,
+                       "inputs": {port: [e.source, e.output, e.policy, e.queue] for port, e in p.spec.inputs.items()}}
+                 for nid, p in self.procs.items()}
+        status = {"pid": os.getpid(), "name": self.graph.name, "description": self.graph.description,
+                  "file": self.graph.file, "transport": self.graph.transport, "nodes": nodes,
+                  "endpoints": self.endpoints()}
+        tmp = os.path.join(self.rundir, "status.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(status, f, default=str)
+        os.replace(tmp, os.path.join(self.rundir, "status.json"))
 
     def _drain_until(self, cond: Callable[[], bool], timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from ..supervisor import NodeProc, Supervisor
 from .common import console, err_console, load_or_exit
+from .view import DEFAULT_PORT as DEFAULT_VIEW_PORT, open_view
 
 
 def stats_table(procs: dict[str, NodeProc], elapsed: float, title: str = "") -> Table:
@@ -61,6 +62,9 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live table; only the summary.")] = False,
     fuse: Annotated[bool, typer.Option("--fuse", help="Run every node that has no `group:` in one process "
                                                       "(in-process edges: less memory and latency, no isolation).")] = False,
+    view: Annotated[bool, typer.Option("--view", help="Serve a live view of the graph in the browser (prints its URL).")] = False,
+    view_port: Annotated[int, typer.Option(help="Port of the live view (0: any free port).")] = DEFAULT_VIEW_PORT,
+    view_host: Annotated[str, typer.Option(help="Address the view listens on; anything but loopback needs the token printed with the URL.")] = "127.0.0.1",
 ) -> None:
     """Run a graph until its sources end, DURATION passes, or Ctrl-C / SIGTERM (a clean stop exits 0)."""
     g = load_or_exit(graph, set_)
@@ -85,16 +89,20 @@ def run(
         err_console.print(f"[bold yellow]{node}[/]: {text}", highlight=False)
 
     sup = Supervisor(g, on_event=on_event, on_stats=on_stats)
+    viewer = open_view(sup, view_port, view_host) if view else None
     err_console.print(f"running [bold]{g.name}[/] ({len(g.nodes)} nodes in {len(sup.processes)} processes); "
                       "Ctrl-C stops it cleanly")
     if not quiet and sys.stderr.isatty():
         live = Live(console=err_console, refresh_per_second=4, transient=True)
         live.start()
+    code = 1
     try:
         code = sup.run(duration)
     finally:
         if live is not None:
             live.stop()
+        if viewer is not None:
+            viewer.close(code)
     elapsed = time.monotonic() - t0
     console.print(stats_table(sup.procs, elapsed, f"{g.name}: summary after {elapsed:.1f} s"))
     if stats is not None:

@@ -19,12 +19,14 @@ reads it without unpickling code):
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from pathlib import Path
 from typing import Any
 
 from emgflow.errors import EmgflowError
 
 FORMAT = "emgflow-model/1"
+META_KEY = "emgflow"  # an exported .onnx model keeps the checkpoint's description under this key
 _RATE_TOLERANCE = 1e-6
 
 
@@ -52,9 +54,7 @@ def load(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     if path.suffix == ".onnx":
-        from .deploy import read
-
-        return read(path)
+        return _load_exported(path)
     import torch
 
     try:
@@ -65,6 +65,20 @@ def load(path: str | Path) -> dict[str, Any]:
         found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
         raise CheckpointError(f"{path}: not an emgflow model checkpoint (format {found!r}, expected {FORMAT!r})")
     return ckpt
+
+
+def _load_exported(path: Path) -> dict[str, Any]:
+    """An exported model's description (``emgflow export``), ``deployed`` set to its path; no torch."""
+    import onnxruntime as ort
+
+    try:
+        meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta()
+        ckpt = json.loads(meta.custom_metadata_map[META_KEY])
+    except Exception as exc:  # onnxruntime raises its own types for a foreign or corrupt file
+        raise CheckpointError(f"{path}: not an exported emgflow model ({type(exc).__name__}: {exc})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an exported emgflow model (format {ckpt.get('format')!r})")
+    return {**ckpt, "deployed": str(path)}
 
 
 def model_from(ckpt: dict[str, Any]) -> Any:

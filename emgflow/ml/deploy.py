@@ -4,7 +4,8 @@ imports it starts in a fraction of the time and memory (``bench/footprint.py``).
 
 The file is the exported network plus the checkpoint's whole description (pipeline, stream, outputs,
 normalisation, data, metrics; everything but the weights) as JSON under the ONNX model's metadata key
-``emgflow``, so ``classify`` / ``regress`` check a stream against it exactly as against the ``.pt``.
+``emgflow``, so ``classify`` / ``regress`` check a stream against it exactly as against the ``.pt``
+(``checkpoint.load`` reads both).
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import CheckpointError, FORMAT, load, model_from
+from .checkpoint import META_KEY, load, model_from
 from .serving import export_onnx
-
-META_KEY = "emgflow"
 
 
 def export(checkpoint: str | Path, out: str | Path) -> Path:
@@ -33,20 +32,6 @@ def export(checkpoint: str | Path, out: str | Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(proto.SerializeToString())
     return out
-
-
-def read(path: str | Path) -> dict[str, Any]:
-    """An exported model's description, with ``deployed`` set to its path (no torch imported)."""
-    import onnxruntime as ort
-
-    try:
-        meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta()
-        ckpt = json.loads(meta.custom_metadata_map[META_KEY])
-    except Exception as exc:  # onnxruntime raises its own types for a foreign or corrupt file
-        raise CheckpointError(f"{path}: not an exported emgflow model ({type(exc).__name__}: {exc})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not an exported emgflow model (format {ckpt.get('format')!r})")
-    return {**ckpt, "deployed": str(path)}
 
 
 def _plain(value: Any) -> Any:

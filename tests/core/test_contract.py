@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 
 import msgpack
@@ -82,6 +83,7 @@ def test_supervisor_counts_and_survives_strangers_on_its_control_socket(tmp_path
         stranger.close(0)
         sup.control.close(0)
         sup.ctx.term()
+        shutil.rmtree(sup.rundir)
 
 
 def test_latency_log_stays_bounded_whatever_names_frames_carry():

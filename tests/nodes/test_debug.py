@@ -98,6 +98,8 @@ def test_discard_and_print_in_a_running_graph(tmp_path, db5_path):
     assert proc.returncode == 0, err
     figures = json.loads(stats.read_text())["nodes"]
     for node in ("sink", "look"):
-        assert figures[node]["in"]["in"] == {"received": 143, "dropped": 0, "gaps": 0}, node
+        port = figures[node]["in"]["in"]
+        assert {k: port[k] for k in ("received", "dropped", "gaps", "nonfinite", "restarts")} == {
+            "received": 143, "dropped": 0, "gaps": 0, "nonfinite": 0, "restarts": 0}, node
     lines = [line for line in out.splitlines() if line.startswith("look ")]
     assert [int(LINE.fullmatch(line)[1]) for line in lines] == list(range(0, 1000, 70))
