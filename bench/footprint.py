@@ -20,19 +20,17 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
+from procstat import TICK, Sampler
 
 from emgflow.graph import load_graph
 from emgflow.supervisor import Supervisor
 from emgflow.trace import percentiles
 
 ROOT = Path(__file__).resolve().parents[1]
-TICK = os.sysconf("SC_CLK_TCK")
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 CHAIN = """
 name: plain-chain
 nodes:
@@ -41,53 +39,6 @@ nodes:
   rms: {type: rms, inputs: {in: relay.out}, params: {window: 20, step: 2}}
   sink: {type: discard, inputs: {in: rms.out}}
 """
-
-
-def descendants(root: int) -> dict[int, tuple[str, int, int]]:
-    """pid -> (name, RSS kB, CPU ticks) for every live descendant of ``root``."""
-    parent, info = {}, {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry.name}/stat").read_text()
-            cmd = Path(f"/proc/{entry.name}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
-        pid = int(entry.name)
-        parent[pid] = int(fields[1])
-        label = _label(cmd) or name
-        info[pid] = (label, int(fields[21]) * PAGE_KB, int(fields[11]) + int(fields[12]))
-    out = {}
-    for pid in info:
-        p = pid
-        while p in parent and p != root:
-            p = parent[p]
-        if p == root and pid != root:
-            out[pid] = info[pid]
-    return out
-
-
-def _label(cmd: list[bytes]) -> str:
-    """A node process's name from its spec argument (the supervisor passes JSON with "name")."""
-    if b"emgflow.runner" in cmd and len(cmd) > 3:
-        try:
-            return json.loads(cmd[3])["name"]
-        except (ValueError, KeyError):
-            return ""
-    return ""
-
-
-class Sampler(threading.Thread):
-    def __init__(self, period: float = 0.5) -> None:
-        super().__init__(daemon=True)
-        self.period, self.samples, self.done = period, [], threading.Event()
-
-    def run(self) -> None:
-        while not self.done.is_set():
-            self.samples.append((time.monotonic(), descendants(os.getpid())))
-            self.done.wait(self.period)
 
 
 def measure(path: Path, sets: list[str], seconds: float, settle: float) -> dict:

@@ -311,7 +311,9 @@ def test_hdemg_throughput_equals_offline(tmp_path, data_dir):
     numpy RMS and an offline anti-alias + keep-every-4th, computed here from the .mat itself."""
     import scipy.io as sio
 
-    stats = run_graph("hdemg-throughput.yaml", tmp_path, data_dir, {"record.path": tmp_path / "envelope.npz"})
+    from emgflow import emgrec
+
+    stats = run_graph("hdemg-throughput.yaml", tmp_path, data_dir, {"record.path": tmp_path / "envelope.emgrec"})
     assert_clean(stats)
     data = sio.loadmat(data_dir / "openhdemg-hdemg-sample/otb_testfile.mat")["Data"][0, 0]
     x, force, fs = data[:, :64].astype(np.float64), data[:, 74], 2048.0
@@ -320,10 +322,12 @@ def test_hdemg_throughput_equals_offline(tmp_path, data_dir):
     env = np.sqrt(np.mean(np.lib.stride_tricks.sliding_window_view(y, 128, axis=0)[::16] ** 2, axis=-1))
     expected = signal.sosfilt(signal.butter(8, 0.8 / 4, output="sos"), env, axis=0)[::4]
 
-    out = np.load(tmp_path / "envelope.npz")
-    assert out["emg"].shape == expected.shape == (1039, 64) and out["rate"] == 32.0 and int(out["start"]) == 0
-    np.testing.assert_allclose(out["emg"], expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
-    np.testing.assert_array_equal(out["target"][:, 0], force)
+    streams, torn = emgrec.read(tmp_path / "envelope.emgrec")
+    out, target = streams["emg"], streams["target"]
+    assert torn == 0 and not out.gaps and not target.gaps
+    assert out.rows.shape == expected.shape == (1039, 64) and out.rate == 32.0 and out.start == 0
+    np.testing.assert_allclose(out.rows, expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
+    np.testing.assert_array_equal(target.rows[:, 0], force)
 
 
 # --- Myo graphs against the BLED112 emulator -----------------------------------------------------
