@@ -76,6 +76,16 @@ def class_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
+def resolve_registered(kind: str) -> type[Node]:
+    """A registered kind only, never ``module:Class``: for node specs that arrive as data (a
+    checkpoint's pipeline), which must not make us import a module they name."""
+    if ":" in kind:
+        raise UnknownNodeType(f"{kind!r} is not a registered node kind; a pipeline stored in a file may name "
+                              "only registered kinds", "register the class under the emgflow.nodes entry points "
+                              "(see tests/plugin) to use it in a pipeline")
+    return resolve(kind)
+
+
 def resolve(type_name: str) -> type[Node]:
     """The node class for a graph's ``type:`` value."""
     if ":" in type_name:

@@ -18,7 +18,7 @@ import numpy as np
 from emgflow.data import data_path
 from emgflow.message import Msg
 from emgflow.recordings import Recording, class_names, load
-from emgflow.registry import resolve
+from emgflow.registry import resolve_registered
 from emgflow.testing import run_node
 
 GLOVE_JOINTS = [1, 2, 4, 5, 7, 8, 11, 12, 15, 16]
@@ -109,8 +109,9 @@ def parse_subject(spec: DatasetSpec, text: str) -> Any:
 # --- running the node chain offline --------------------------------------------------------------
 
 def build_nodes(pipeline: Sequence[dict[str, Any]]) -> list[Any]:
-    """Instantiate the stock nodes of a pipeline spec (``type`` + params)."""
-    return [resolve(spec["type"])(**{k: v for k, v in spec.items() if k != "type"}) for spec in pipeline]
+    """Instantiate the nodes of a pipeline spec (``type`` + params): registered kinds only, since a
+    checkpoint's pipeline is data and must not make us import a module it names."""
+    return [resolve_registered(spec["type"])(**{k: v for k, v in spec.items() if k != "type"}) for spec in pipeline]
 
 
 def run_pipeline(pipeline: Sequence[dict[str, Any]], emg: np.ndarray,

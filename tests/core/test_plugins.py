@@ -103,3 +103,12 @@ def test_node_processes_do_not_import_from_the_working_directory(tmp_path):
     run = emgflow("run", "g.yaml", "--quiet", pythonpath=None, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert len(np.load(tmp_path / "rec.npz")["emg"]) == 10
+
+
+def test_a_pipeline_stored_in_a_checkpoint_names_only_registered_kinds():
+    from emgflow.ml.datasets import build_nodes
+    from emgflow.registry import UnknownNodeType
+
+    assert [type(n).kind for n in build_nodes([{"type": "rms", "window": 4, "step": 2}])] == ["rms"]
+    with pytest.raises(UnknownNodeType, match="only registered kinds"):
+        build_nodes([{"type": "os:system"}])
