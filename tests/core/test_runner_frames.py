@@ -12,6 +12,7 @@ from pathlib import Path
 
 import msgpack
 import numpy as np
+import pytest
 import zmq
 
 from emgflow.codec import MalformedFrame, decode, encode
@@ -32,19 +33,46 @@ def relay_spec(tmp_path: Path, supervisor_pid: int, queue: int) -> str:
     return ProcessSpec("relay0", [node], f"ipc://{tmp_path}/ctl", supervisor_pid).to_json()
 
 
-def test_garbage_frames_are_counted_not_fatal(tmp_path):
-    ctx = zmq.Context.instance()
-    control = ctx.socket(zmq.ROUTER)
-    control.bind(f"ipc://{tmp_path}/ctl")
-    upstream = ctx.socket(zmq.PUB)
-    upstream.bind(f"ipc://{tmp_path}/src")
-    downstream = ctx.socket(zmq.SUB)
-    downstream.setsockopt(zmq.SUBSCRIBE, b"")
-    downstream.connect(f"ipc://{tmp_path}/out")
-    runner = Runner(ProcessSpec.from_json(relay_spec(tmp_path, os.getppid(), queue=64)))
-    relay = runner.hosted["relay0"]
-    assert relay.outputs["out"].pub.wait_subscribers(time.monotonic() + 5)
-    time.sleep(0.2)  # let the runner's SUB connect to our plain PUB
+class InProcessRelay:
+    """A real Runner hosting a relay, fed by our plain PUB, read by our SUB (real sockets, our loop)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        ctx = zmq.Context.instance()
+        self.control = ctx.socket(zmq.ROUTER)
+        self.control.bind(f"ipc://{tmp_path}/ctl")
+        self.upstream = ctx.socket(zmq.PUB)
+        self.upstream.bind(f"ipc://{tmp_path}/src")
+        self.downstream = ctx.socket(zmq.SUB)
+        self.downstream.setsockopt(zmq.SUBSCRIBE, b"")
+        self.downstream.connect(f"ipc://{tmp_path}/out")
+        self.runner = Runner(ProcessSpec.from_json(relay_spec(tmp_path, os.getppid(), queue=64)))
+        self.relay = self.runner.hosted["relay0"]
+        assert self.relay.outputs["out"].pub.wait_subscribers(time.monotonic() + 5)
+        time.sleep(0.2)  # let the runner's SUB connect to our plain PUB
+
+    def pump(self, received: int) -> None:
+        """Run the runner's receive loop until the relay has taken ``received`` messages."""
+        deadline = time.monotonic() + 5
+        while self.relay.inputs["in"].received < received and time.monotonic() < deadline:
+            for hosted, port in self.runner.poller.poll(50)[1]:
+                hosted.receive(port)
+
+    def close(self) -> None:
+        for sock in (self.upstream, self.downstream, self.control):
+            sock.close(0)
+        self.relay.close()
+        self.runner.beat.close()
+        self.runner.control.close(0)
+
+
+@pytest.fixture
+def relay(tmp_path):
+    r = InProcessRelay(tmp_path)
+    yield r
+    r.close()
+
+
+def test_garbage_frames_are_counted_not_fatal(relay):
     good = Msg(data=np.arange(8, dtype=np.float32).reshape(1, 8), rate=200.0, trace=[["source", 1, 2]])
     topic, header, data = encode(b"source.out", good)
     bad_frames = [
@@ -55,62 +83,32 @@ def test_garbage_frames_are_counted_not_fatal(tmp_path):
         [topic, msgpack.packb({**msgpack.unpackb(header), "d": "|O"}), data],  # object dtype
     ]
     for frames in bad_frames:
-        upstream.send_multipart(frames)
-    upstream.send_multipart([topic, header, data])
-    deadline = time.monotonic() + 5
-    while relay.inputs["in"].received < 1 and time.monotonic() < deadline:
-        for hosted, port in runner.poller.poll(50)[1]:
-            hosted.receive(port)
-    assert relay.malformed == len(bad_frames)
-    assert relay.inputs["in"].received == 1
-    assert downstream.poll(2000)
-    msg, eos = decode(downstream.recv_multipart())
+        relay.upstream.send_multipart(frames)
+    relay.upstream.send_multipart([topic, header, data])
+    relay.pump(received=1)
+    assert relay.relay.malformed == len(bad_frames)
+    assert relay.relay.inputs["in"].received == 1
+    assert relay.downstream.poll(2000)
+    msg, eos = decode(relay.downstream.recv_multipart())
     np.testing.assert_array_equal(msg.data, good.data)
     assert not eos and [t[0] for t in msg.trace] == ["source", "relay0"]
-    for sock in (upstream, downstream, control):
-        sock.close(0)
-    relay.close()
-    runner.beat.close()
-    runner.control.close(0)
 
 
-def test_a_start_no_clock_explains_is_refused_not_taken_as_a_gap(tmp_path):
+def test_a_start_no_clock_explains_is_refused_not_taken_as_a_gap(relay):
     """One frame claiming start = 10**12 is refused (reason "start"); the good frames around it all
     pass, none of them taken for a repeat."""
-    ctx = zmq.Context.instance()
-    control = ctx.socket(zmq.ROUTER)
-    control.bind(f"ipc://{tmp_path}/ctl")
-    upstream = ctx.socket(zmq.PUB)
-    upstream.bind(f"ipc://{tmp_path}/src")
-    downstream = ctx.socket(zmq.SUB)
-    downstream.setsockopt(zmq.SUBSCRIBE, b"")
-    downstream.connect(f"ipc://{tmp_path}/out")
-    runner = Runner(ProcessSpec.from_json(relay_spec(tmp_path, os.getppid(), queue=64)))
-    relay = runner.hosted["relay0"]
-    try:
-        assert relay.outputs["out"].pub.wait_subscribers(time.monotonic() + 5)
-        time.sleep(0.2)
-        t0 = time.monotonic_ns()
-        starts = [0, 8, 10**12, 16, 24]
-        for seq, start in enumerate(starts):
-            msg = Msg(np.zeros((8, 2), np.float32), rate=200.0, start=start, t_acq=t0 + seq * 40_000_000,
-                      seq=seq, trace=[["source", 1, 2]])
-            upstream.send_multipart(encode(b"source.out", msg))
-        deadline = time.monotonic() + 5
-        while relay.inputs["in"].received < 4 and time.monotonic() < deadline:
-            for hosted, port in runner.poller.poll(50)[1]:
-                hosted.receive(port)
-        got = []
-        while downstream.poll(500):
-            got.append(decode(downstream.recv_multipart())[0].start)
-        assert got == [0, 8, 16, 24]
-        assert relay.bad_reasons == {"start": 1} and relay.inputs["in"].gaps == 1  # the refused frame's seq
-    finally:
-        for sock in (upstream, downstream, control):
-            sock.close(0)
-        relay.close()
-        runner.beat.close()
-        runner.control.close(0)
+    t0 = time.monotonic_ns()
+    starts = [0, 8, 10**12, 16, 24]
+    for seq, start in enumerate(starts):
+        msg = Msg(np.zeros((8, 2), np.float32), rate=200.0, start=start, t_acq=t0 + seq * 40_000_000,
+                  seq=seq, trace=[["source", 1, 2]])
+        relay.upstream.send_multipart(encode(b"source.out", msg))
+    relay.pump(received=4)
+    got = []
+    while relay.downstream.poll(500):
+        got.append(decode(relay.downstream.recv_multipart())[0].start)
+    assert got == [0, 8, 16, 24]
+    assert relay.relay.bad_reasons == {"start": 1} and relay.relay.inputs["in"].gaps == 1  # the refused frame's seq
 
 
 # --- a real node process under a stream of mutated frames -------------------------------------------
