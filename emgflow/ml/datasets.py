@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from emgflow.message import Msg
-from emgflow.recordings import Recording, class_names
+from emgflow.recordings import Recording, class_names, load
 from emgflow.registry import resolve
 from emgflow.testing import run_node
 
@@ -49,11 +49,22 @@ DATASETS: dict[str, DatasetSpec] = {
         description="myo-readings: 8 raw Myo channels at 200 Hz, 7 wrist gestures + rest, one subject per "
                     "person-session; repetition = time block of each gesture's file (1: first 60 %, 2: next 20 %, "
                     "3: last 20 %)"),
+    "libemg": DatasetSpec(
+        "libemg", discover.libemg, test=(5, 6), val=(4,), classes="libemg", reader=lambda p: by_trial(load(p)),
+        description="LibEMG one-subject Myo set: 8 raw channels at 200 Hz, 5 classes x 2 repetitions in each of 6 "
+                    "trials; repetition = trial (LibEMG's split: trials 1-4 train, 5-6 test)"),
     "grip": DatasetSpec(
         "grip", discover.grip_force, test=(3,), val=(2,), target="force", target_columns=(0,), target_names=("force",),
         description="Myo grip force: 8 raw channels at 200 Hz -> FSR force; repetition = time block "
                     "(1: first 60 %, 2: next 20 %, 3: last 20 %)"),
 }
+
+
+def by_trial(rec: Recording) -> Recording:
+    """A LibEMG recording whose repetition is its trial (``trial_3`` -> 3): LibEMG splits by trial."""
+    trial = int(str(rec.meta["trial"]).rpartition("_")[2])
+    return Recording(rec.emg, rec.rate, {**rec.streams, "repetition": np.full(len(rec.emg), trial)},
+                     rec.channel_names, rec.source, {**rec.meta, "session": rec.meta["trial"]})
 
 
 def dataset(name: str) -> DatasetSpec:

@@ -80,6 +80,19 @@ def myo_readings(folder: str = "myo-readings-dataset/_readings_right_hand") -> S
     return _nonempty(found, root, "<person>-<session>/<g>.txt")
 
 
+def libemg(folder: str = "libemg-one-subject-myo") -> Subjects:
+    """LibEMG-style: ``[<Subject>/]trial_<n>/R_<rep>_C_<class>.csv``; the subject is the folder holding the
+    trials (the shared set: ``libemg-one-subject-myo`` itself), its files in trial order."""
+    root = data_path(folder)
+    found: Subjects = {}
+    for subject in [root, *sorted(p for p in root.glob("*") if p.is_dir())]:
+        trials = _numbered(subject, r"trial_(\d+)")
+        files = [f for t in trials.values() for f in sorted(t.glob("R_*_C_*.csv"))]
+        if files:
+            found[subject.name] = files
+    return _nonempty(found, root, "[<Subject>/]trial_<n>/R_<rep>_C_<class>.csv")
+
+
 def grip_force(folder: str = "myo-grip-force") -> Subjects:
     """Myo grip force: ``recording_force_<id>.mat``; subject ``<id>`` (``v8``, ``v11_2``)."""
     root = data_path(folder)

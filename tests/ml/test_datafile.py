@@ -12,7 +12,7 @@ import pytest
 
 from emgflow.errors import GraphErrors
 from emgflow.ml.datafile import episode_repetitions, read_dataset
-from emgflow.ml.datasets import dataset, load_subject, parse_subject
+from emgflow.ml.datasets import classification_windows, dataset, load_subject, parse_subject
 from emgflow.recordings import RecordingError, load
 
 DB1 = "ninapro-db1-e1/S1_A1_E1.mat"
@@ -47,6 +47,17 @@ def test_myo_readings_sessions_are_subjects(data_dir):
     assert {"12345-1", "12345-3", "45612-2"} <= set(spec.subjects)
     subj = load_subject(spec, "45612-2")
     assert len(subj.recordings) == 8 and subj.class_names()[7] == "fist"
+
+
+def test_a_libemg_folder_is_a_subject_split_by_trial(data_dir):
+    spec = dataset("libemg")
+    assert spec.subjects == ("libemg-one-subject-myo",)
+    subj = load_subject(spec, spec.subjects[0])
+    assert subj.sessions() == [f"trial_{n}" for n in range(1, 7)] and len(subj.recordings) == 60
+    pipe = [{"type": "rms", "window": 20, "step": 2}, {"type": "emg_image", "window": 15, "step": 15, "norm": "log"}]
+    w = classification_windows(subj, pipe, 5, 15)
+    assert set(w["test"].repetition.tolist()) == {5, 6} and set(w["train"].repetition.tolist()) == {1, 2, 3}
+    assert set(w["test"].label.tolist()) == set(range(5))
 
 
 def test_episode_rule_numbers_each_class_run():
