@@ -23,7 +23,7 @@ class TrainConfig:
 
     model: str = field(metadata={"help": "lstm_cnn, cnn (classifiers); convlstm, lstm (regressors)."})
     dataset: str = field(metadata={
-        "help": "db1, db5, coteallard, myo-readings, grip; or --data FILE: a dataset file (.yaml) describing "
+        "help": "db1, db5, coteallard, myo-readings, libemg, grip; or --data FILE: a dataset file (.yaml) describing "
                 "your own takes, or one take (.npz, .emgrec) with its label stream.", "flag": ("--dataset", "--data")})
     subject: Any = _opt("Subject id (e.g. 1, Male0, v8; any the dataset's files hold); the test subject in cross "
                         "mode. Optional where the dataset holds one subject.")
