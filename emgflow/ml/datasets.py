@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from emgflow.message import Msg
-from emgflow.recordings import Recording, class_names, load
+from emgflow.recordings import Recording, RecordingError, class_names, load
 from emgflow.registry import resolve
 from emgflow.testing import run_node
 
@@ -305,7 +305,20 @@ class Subject:
 
 
 def load_subject(spec: DatasetSpec, subject: Any) -> Subject:
-    return Subject(spec, subject, [spec.reader(p) for p in spec.files(subject)])
+    """One subject's recordings, refused (naming the file) when they cannot make one split: a recording at
+    another rate or channel count than the first, or test repetitions no recording holds (nothing to score)."""
+    recs = [spec.reader(p) for p in spec.files(subject)]
+    first = recs[0]
+    for rec in recs[1:]:
+        if (rec.rate, rec.emg.shape[1]) != (first.rate, first.emg.shape[1]):
+            raise RecordingError(f"{rec.source}: {rec.emg.shape[1]} channels at {rec.rate:g} Hz, but {first.source} "
+                                 f"has {first.emg.shape[1]} at {first.rate:g} Hz; one subject's recordings share both")
+    held = set().union(*(np.unique(recording_repetitions(r)).tolist() for r in recs))
+    missing = sorted(set(spec.test) - held)
+    if missing:
+        raise ValueError(f"{spec.name}: subject {subject}'s recordings hold no test repetition {missing} "
+                         f"(they hold repetitions {sorted(held)})")
+    return Subject(spec, subject, recs)
 
 
 def classification_windows(subj: Subject, pipeline: Sequence[dict[str, Any]], train_step: int,

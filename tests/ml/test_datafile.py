@@ -138,3 +138,21 @@ def test_a_bare_take_tests_on_its_last_repetition(data_dir, tmp_path):
     take, _ = _record_take(data_dir, tmp_path)
     spec = read_dataset(take)
     assert spec.test == (10,) and spec.val == (9,) and spec.classes == ("rest", "index flexion", "index extension")
+    assert len(load_subject(spec, "take").recordings) == 1
+
+
+def test_takes_that_cannot_make_one_split_are_refused_by_name(data_dir, tmp_path):
+    take, _ = _record_take(data_dir, tmp_path)
+    classes = "classes: [rest, index flexion, index extension]\n"
+    absent = tmp_path / "absent.yaml"
+    absent.write_text(f"recordings: [take.emgrec]\n{classes}test: [2, 20]\n")
+    spec = read_dataset(absent)
+    with pytest.raises(ValueError, match=r"absent.yaml: subject absent's recordings hold no test repetition \[20\] "
+                                         r"\(they hold repetitions \[1, 2, 3, 4, 5, 6, 7, 8, 9, 10\]\)"):
+        load_subject(spec, "absent")
+    rec = load(take)  # the same take saved at another rate: it cannot join the first in one pipeline
+    np.savez(tmp_path / "fast.npz", emg=rec.emg, rate=200.0, label=rec.streams["label"])
+    mixed = tmp_path / "mixed.yaml"
+    mixed.write_text(f"recordings: [take.emgrec, fast.npz]\n{classes}test: [2]\n")
+    with pytest.raises(RecordingError, match=r"fast.npz: 10 channels at 200 Hz, but .*take.emgrec has 10 at 100 Hz"):
+        load_subject(read_dataset(mixed), "mixed")
