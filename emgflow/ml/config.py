@@ -70,6 +70,8 @@ class TrainConfig:
         from .models import ARCHITECTURES, CLASSIFIERS, REGRESSORS, architecture
 
         spec, arch = dataset(self.dataset), architecture(self.model)
+        if self.subject not in spec.subjects:
+            raise ValueError(f"{spec.name} has no subject {self.subject!r}; subjects: {', '.join(map(str, spec.subjects))}")
         if arch.task == "classify" and not spec.classes:
             raise ValueError(f"dataset {spec.name} has no class labels; use a regression model "
                              f"({', '.join(REGRESSORS)})")

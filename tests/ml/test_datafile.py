@@ -156,3 +156,14 @@ def test_takes_that_cannot_make_one_split_are_refused_by_name(data_dir, tmp_path
     mixed.write_text(f"recordings: [take.emgrec, fast.npz]\n{classes}test: [2]\n")
     with pytest.raises(RecordingError, match=r"fast.npz: 10 channels at 200 Hz, but .*take.emgrec has 10 at 100 Hz"):
         load_subject(read_dataset(mixed), "mixed")
+
+
+def test_the_subject_may_be_left_out_only_where_the_dataset_holds_one(data_dir):
+    pytest.importorskip("torch")
+    from emgflow.ml.config import TrainConfig
+
+    assert TrainConfig.from_options({"model": "cnn", "dataset": "libemg"}).subject == "libemg-one-subject-myo"
+    with pytest.raises(ValueError, match="db1 holds several subjects; name one with --subject: 1, 2, 3"):
+        TrainConfig.from_options({"model": "cnn", "dataset": "db1"})
+    with pytest.raises(ValueError, match="db1 has no subject None; subjects: 1, 2, 3"):
+        TrainConfig(model="cnn", dataset="db1")
