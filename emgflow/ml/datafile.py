@@ -56,6 +56,8 @@ def episode_repetitions(label: np.ndarray) -> np.ndarray:
 
 
 def _from_file(path: Path) -> DatasetSpec:
+    if not path.exists():
+        raise ValueError(f"dataset file not found: {path}")
     loader, doc = read_graph_file(str(path))
     errors = list(loader.errors)
 
