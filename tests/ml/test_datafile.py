@@ -77,14 +77,14 @@ def test_dataset_file_errors_name_file_line_column_and_hint(tmp_path):
     assert f"{f}:5:1: unknown key 'colour'\n  hint: known keys:" in text
 
 
-def _record_take(data_dir, tmp_path) -> tuple[object, object]:
-    """150 s of DB1 subject 1 replayed through `emgflow run` into our emgrec recorder, the label beside the EMG."""
-    take = tmp_path / "take.emgrec"
+def _record_take(data_dir, tmp_path, kind: str = "emgrec") -> tuple[object, object]:
+    """150 s of DB1 subject 1 replayed through `emgflow run` into our ``kind`` recorder, the label beside the EMG."""
+    take = tmp_path / f"take.{kind}"
     graph = tmp_path / "take.yaml"
     graph.write_text(
         "name: take\nnodes:\n"
         f"  replay:\n    type: replay\n    params: {{path: {data_dir / DB1}, speed: 0, chunk: 50, stop_s: 150}}\n"
-        "  rec:\n    type: emgrec\n"
+        f"  rec:\n    type: {kind}\n"
         "    inputs: {in: {from: replay.emg, policy: all}, label: {from: replay.label, policy: all}}\n"
         f"    params: {{path: {take}}}\n")
     done = subprocess.run([sys.executable, "-m", "emgflow.cli.app", "run", str(graph), "--quiet"],
@@ -134,8 +134,9 @@ def test_a_recorded_take_trains_through_a_dataset_file(data_dir, tmp_path):
     assert doc["metrics"]["test_acc"] == pytest.approx(ckpt["metrics"]["test_acc"])  # eval re-reads the file
 
 
-def test_a_bare_take_tests_on_its_last_repetition(data_dir, tmp_path):
-    take, _ = _record_take(data_dir, tmp_path)
+@pytest.mark.parametrize("kind", ["emgrec", "npz"])
+def test_a_bare_take_tests_on_its_last_repetition(data_dir, tmp_path, kind):
+    take, _ = _record_take(data_dir, tmp_path, kind)
     spec = read_dataset(take)
     assert spec.test == (10,) and spec.val == (9,) and spec.classes == ("rest", "index flexion", "index extension")
     assert len(load_subject(spec, "take").recordings) == 1
