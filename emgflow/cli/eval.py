@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..errors import EmgflowError
 from .common import console, err_console
 
 
@@ -42,7 +43,7 @@ def eval_(
         if (subj.rate, subj.channels) != (want["rate"], want["channels"]):
             raise checkpoint.CheckpointError(f"{subj.describe()} has {subj.channels} channels at {subj.rate:g} Hz; "
                                              f"the model was trained on {want['channels']} at {want['rate']:g} Hz")
-    except (checkpoint.CheckpointError, ValueError) as exc:
+    except (EmgflowError, ValueError) as exc:  # CheckpointError; a dataset file that no longer reads
         err_console.print(f"[bold red]error[/] {exc}")
         raise typer.Exit(code=2) from None
     metrics = evaluate(ckpt, subj)

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Optional, get_args, get_type_hints
 
 import typer
 
+from ..errors import EmgflowError
 from ..ml.config import OPTIONS, REQUIRED, TrainConfig
 from .common import console, err_console
 
@@ -46,7 +47,7 @@ def train(out: Path, config: Path | None = None, **flags: Any) -> None:
             raise typer.BadParameter(f"--{key} is required (on the command line or in --config)", param_hint=f"--{key}")
     try:
         run = TrainConfig.from_options(opts)
-    except ValueError as exc:
+    except (ValueError, EmgflowError) as exc:  # a bad dataset file: every error with file:line:col
         raise typer.BadParameter(str(exc)) from None
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -57,7 +58,7 @@ def train(out: Path, config: Path | None = None, **flags: Any) -> None:
                   TimeElapsedColumn(), console=console) as bar:
         try:
             ckpt = train_model(run, EpochLines(bar))
-        except (ValueError, checkpoint.CheckpointError) as exc:
+        except (ValueError, EmgflowError) as exc:  # CheckpointError; a take the dataset file cannot read
             err_console.print(f"[bold red]error[/] {exc}")
             raise typer.Exit(code=2) from None
     path = checkpoint.save(ckpt, out)
@@ -116,7 +117,8 @@ def _flag(name: str, hint: Any, meta: dict[str, Any]) -> inspect.Parameter:
     kinds = [t for t in get_args(hint) if t is not type(None)] or [hint]
     kind = kinds[0] if len(kinds) == 1 and kinds[0] in PLAIN else str
     extra = {k: v for k, v in meta.items() if k != "flag"}
-    option = typer.Option(*([meta["flag"]] if "flag" in meta else []), **extra)
+    names = meta.get("flag", ())
+    option = typer.Option(*([names] if isinstance(names, str) else names), **extra)
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
                              annotation=Annotated[Optional[kind], option])
 

@@ -22,8 +22,11 @@ class TrainConfig:
     """Everything one run depends on. ``None``: the recipe's or the architecture's choice."""
 
     model: str = field(metadata={"help": "lstm_cnn, cnn (classifiers); convlstm, lstm (regressors)."})
-    dataset: str = field(metadata={"help": "db1, db5, coteallard, grip."})
-    subject: Any = field(metadata={"help": "Subject id (e.g. 1, Male0, v8); the test subject in cross mode."})
+    dataset: str = field(metadata={
+        "help": "db1, db5, coteallard, myo-readings, libemg, grip; or --data FILE: a dataset file (.yaml) describing "
+                "your own takes, or one take (.npz, .emgrec) with its label stream.", "flag": ("--dataset", "--data")})
+    subject: Any = _opt("Subject id (e.g. 1, Male0, v8; any the dataset's files hold); the test subject in cross "
+                        "mode. Optional where the dataset holds one subject.")
     recipe: str | None = _opt("paper or improved (classifiers); paper_b or fast_b (regressors).")
     mode: str = _opt("subject: train and test on one subject; cross: train on the others.", "subject")
     train_subjects: Sequence[Any] | None = _opt(
@@ -67,6 +70,8 @@ class TrainConfig:
         from .models import ARCHITECTURES, CLASSIFIERS, REGRESSORS, architecture
 
         spec, arch = dataset(self.dataset), architecture(self.model)
+        if self.subject not in spec.subjects:
+            raise ValueError(f"{spec.name} has no subject {self.subject!r}; subjects: {', '.join(map(str, spec.subjects))}")
         if arch.task == "classify" and not spec.classes:
             raise ValueError(f"dataset {spec.name} has no class labels; use a regression model "
                              f"({', '.join(REGRESSORS)})")
@@ -99,8 +104,11 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown option(s) {unknown}; known: {', '.join(OPTIONS)}")
         opts = dict(options)
-        spec = dataset(opts["dataset"])
-        opts["subject"] = parse_subject(spec, str(opts["subject"]))
+        spec = dataset(str(opts["dataset"]))
+        if opts.get("subject") is None and len(spec.subjects) > 1:
+            raise ValueError(f"{spec.name} holds several subjects; name one with --subject: "
+                             f"{', '.join(map(str, spec.subjects))}")
+        opts["subject"] = parse_subject(spec, str(opts.get("subject") or spec.subjects[0]))
         pool = opts.get("train_subjects")
         if isinstance(pool, (str, int)):
             pool = str(pool).split(",")

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from emgflow.data import data_path
 from emgflow.message import Msg
-from emgflow.recordings import Recording, class_names, load
+from emgflow.recordings import Recording, RecordingError, class_names, load
 from emgflow.registry import resolve_registered
 from emgflow.testing import run_node
+
+from . import discover
+from .spec import DatasetSpec
 
 GLOVE_JOINTS = [1, 2, 4, 5, 7, 8, 11, 12, 15, 16]
 """CyberGlove II columns regressed by model B: thumb MCP/IP, then MCP and PIP of index, middle, ring, little."""
@@ -27,82 +29,62 @@ GLOVE_JOINT_NAMES = ["thumb MCP", "thumb IP", "index MCP", "index PIP", "middle 
                      "ring MCP", "ring PIP", "little MCP", "little PIP"]
 
 
-@dataclass(frozen=True)
-class DatasetSpec:
-    """A shared dataset: where its recordings are and how its repetitions split.
-
-    ``files(subject)`` lists the recordings of one subject. ``test`` / ``val`` are repetition
-    ids; training uses every other repetition (validation is carved from training repetitions).
-    """
-
-    name: str
-    subjects: tuple[Any, ...]
-    files: Callable[[Any], list[Path]]
-    test: tuple[int, ...]
-    val: tuple[int, ...]
-    classes: str | None = None
-    """``class_names`` key for classification, or None (no labels)."""
-    target: str | None = None
-    """Stream regressed by model B (``glove``, ``force``) or None."""
-    target_columns: tuple[int, ...] | None = None
-    target_names: tuple[str, ...] = ()
-    rest_segments_per_rep: int | None = None
-    """Keep this many rest segments per repetition (Tsinganos' subsampling); None keeps all."""
-    description: str = ""
-
-
-def _ninapro_db1(subject: int) -> list[Path]:
-    return [data_path(f"ninapro-db1-e1/S{subject}_A1_E1.mat")]
-
-
-def _ninapro_db5(subject: int) -> list[Path]:
-    return [data_path(f"ninapro-db5-e1/s{subject}/S{subject}_E1_A1.mat")]
-
-
-def _coteallard(subject: str) -> list[Path]:
-    folder = data_path(f"coteallard-myo-armband/PreTrainingDataset/{subject}/training0")
-    return [folder / f"classe_{i}.dat" for i in range(28)]
-
-
-def _grip(subject: str) -> list[Path]:
-    return [data_path(f"myo-grip-force/recording_force_{subject}.mat")]
-
-
 DATASETS: dict[str, DatasetSpec] = {
     "db1": DatasetSpec(
-        "db1", (1, 2, 3, 4, 7, 8, 9, 10, 11, 12), _ninapro_db1, test=(2, 5, 7), val=(10,), classes="ninapro",
+        "db1", discover.ninapro_db1, test=(2, 5, 7), val=(10,), classes="ninapro",
         target="glove", target_columns=tuple(GLOVE_JOINTS), target_names=tuple(GLOVE_JOINT_NAMES),
         rest_segments_per_rep=1,
         description="Ninapro DB1 exercise 1: 10 Otto Bock RMS electrodes at 100 Hz, 12 finger movements + rest"),
     "db5": DatasetSpec(
-        "db5", (1, 3, 4, 5, 7, 8, 9), _ninapro_db5, test=(2, 5), val=(6,), classes="ninapro",
+        "db5", discover.ninapro_db5, test=(2, 5), val=(6,), classes="ninapro",
         target="glove", target_columns=tuple(GLOVE_JOINTS), target_names=tuple(GLOVE_JOINT_NAMES),
         rest_segments_per_rep=1,
         description="Ninapro DB5 exercise 1: two Myo armbands (16 raw channels) at 200 Hz, 12 finger movements + rest"),
     "coteallard": DatasetSpec(
-        "coteallard", tuple(f"Female{i}" for i in range(10)) + tuple(f"Male{i}" for i in range(12)), _coteallard,
-        test=(3,), val=(2,), classes="coteallard",
+        "coteallard", discover.coteallard, test=(3,), val=(2,), classes="coteallard",
         description="Côté-Allard Myo pre-training set: 8 raw channels at 200 Hz, 7 gestures x 4 cycles; "
                     "repetition = cycle (0-3)"),
+    "myo-readings": DatasetSpec(
+        "myo-readings", discover.myo_readings, test=(3,), val=(2,), classes="myo-readings",
+        description="myo-readings: 8 raw Myo channels at 200 Hz, 7 wrist gestures + rest, one subject per "
+                    "person-session; repetition = time block of each gesture's file (1: first 60 %, 2: next 20 %, "
+                    "3: last 20 %)"),
+    "libemg": DatasetSpec(
+        "libemg", discover.libemg, test=(5, 6), val=(4,), classes="libemg", reader=lambda p: by_trial(load(p)),
+        description="LibEMG one-subject Myo set: 8 raw channels at 200 Hz, 5 classes x 2 repetitions in each of 6 "
+                    "trials; repetition = trial (LibEMG's split: trials 1-4 train, 5-6 test)"),
     "grip": DatasetSpec(
-        "grip", ("v2", "v3_2", "v5", "v6", "v7", "v8", "v10", "v11", "v11_2", "v12", "v13", "v14"), _grip,
-        test=(3,), val=(2,), target="force", target_columns=(0,), target_names=("force",),
+        "grip", discover.grip_force, test=(3,), val=(2,), target="force", target_columns=(0,), target_names=("force",),
         description="Myo grip force: 8 raw channels at 200 Hz -> FSR force; repetition = time block "
                     "(1: first 60 %, 2: next 20 %, 3: last 20 %)"),
 }
 
 
+def by_trial(rec: Recording) -> Recording:
+    """A LibEMG recording whose repetition is its trial (``trial_3`` -> 3): LibEMG splits by trial."""
+    trial = int(str(rec.meta["trial"]).rpartition("_")[2])
+    return Recording(rec.emg, rec.rate, {**rec.streams, "repetition": np.full(len(rec.emg), trial)},
+                     rec.channel_names, rec.source, {**rec.meta, "session": rec.meta["trial"]})
+
+
 def dataset(name: str) -> DatasetSpec:
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
-    return DATASETS[name]
+    """A shipped dataset by name, or a dataset file (YAML) or one take (npz, emgrec, ...) by path."""
+    if name in DATASETS:
+        return DATASETS[name]
+    if Path(name).suffix:
+        from .datafile import read_dataset
+
+        return read_dataset(Path(name))
+    raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}, or the path of a dataset "
+                     f"file (.yaml) or of a take (.npz, .emgrec)")
 
 
 def parse_subject(spec: DatasetSpec, text: str) -> Any:
-    """A subject id from the command line, checked against the dataset's subjects."""
-    subject: Any = int(text) if isinstance(spec.subjects[0], int) else text
-    if subject not in spec.subjects:
-        raise ValueError(f"{spec.name} has no subject {text!r}; subjects: {', '.join(map(str, spec.subjects))}")
+    """A subject id from the command line, checked against the subjects the dataset's files hold."""
+    subjects = spec.subjects
+    subject: Any = int(text) if text.isdigit() and isinstance(subjects[0], int) else text
+    if subject not in subjects:
+        raise ValueError(f"{spec.name} has no subject {text!r}; subjects: {', '.join(map(str, subjects))}")
     return subject
 
 
@@ -308,7 +290,10 @@ class Subject:
         return self.recordings[0].emg.shape[1]
 
     def class_names(self) -> list[str]:
-        names = class_names(self.spec.classes) if self.spec.classes else {}
+        classes = self.spec.classes
+        if not isinstance(classes, str):
+            return list(classes or ())
+        names = class_names(classes)
         return [names[i] for i in sorted(names)]
 
     def describe(self) -> str:
@@ -321,7 +306,20 @@ class Subject:
 
 
 def load_subject(spec: DatasetSpec, subject: Any) -> Subject:
-    return Subject(spec, subject, [load(p) for p in spec.files(subject)])
+    """One subject's recordings, refused (naming the file) when they cannot make one split: a recording at
+    another rate or channel count than the first, or test repetitions no recording holds (nothing to score)."""
+    recs = [spec.reader(p) for p in spec.files(subject)]
+    first = recs[0]
+    for rec in recs[1:]:
+        if (rec.rate, rec.emg.shape[1]) != (first.rate, first.emg.shape[1]):
+            raise RecordingError(f"{rec.source}: {rec.emg.shape[1]} channels at {rec.rate:g} Hz, but {first.source} "
+                                 f"has {first.emg.shape[1]} at {first.rate:g} Hz; one subject's recordings share both")
+    held = set().union(*(np.unique(recording_repetitions(r)).tolist() for r in recs))
+    missing = sorted(set(spec.test) - held)
+    if missing:
+        raise ValueError(f"{spec.name}: subject {subject}'s recordings hold no test repetition {missing} "
+                         f"(they hold repetitions {sorted(held)})")
+    return Subject(spec, subject, recs)
 
 
 def classification_windows(subj: Subject, pipeline: Sequence[dict[str, Any]], train_step: int,

@@ -14,7 +14,7 @@ from torch import nn
 
 from .networks import (ATTENTIONS, LAYOUTS, READOUTS, Cnn, LeConvMN, LstmCnn, MeanOfClassifiers, MeanOfMembers,
                        StreamLstm)
-from .datasets import DatasetSpec
+from .spec import DatasetSpec
 from .pipelines import Pipeline, envelope_images, exposures, with_highpass
 
 

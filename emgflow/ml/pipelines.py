@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from .datasets import DatasetSpec
+from .spec import DatasetSpec
 
 
 class Pipeline(Protocol):

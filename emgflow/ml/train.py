@@ -18,13 +18,14 @@ from torch import nn
 
 from . import checkpoint
 from .config import TrainConfig
-from .datasets import (DatasetSpec, Subject, Windows, classification_windows, concat_windows, dataset, load_subject,
+from .datasets import (Subject, Windows, classification_windows, concat_windows, dataset, load_subject,
                        pipeline_rate, windows_from)
 from .evaluate import evaluate
 from .fit import Progress, fit_classifier, fit_regressor, target_stats
 from .models import architecture, build, default_pipeline, ensemble, model_config
 from .predict import predict_logits
 from .recipes import DEFAULT_RECIPES, PAPER_RECIPES, recipe
+from .spec import DatasetSpec
 
 
 def seed_everything(seed: int) -> None:
