@@ -129,7 +129,7 @@ def test_sigkill_of_a_group_process_restarts_the_group(tmp_path):
     assert wait_for(lambda: len(children_of(proc.pid)) == 3, 30)
     kids = children_of(proc.pid)
     assert wait_for(lambda: (tmp_path / "rec.npz").exists(), 30)
-    group_pid = [k for k in kids if "work" in open(f"/proc/{k}/cmdline").read()]
+    group_pid = [k for k in kids if '"name": "work"' in open(f"/proc/{k}/cmdline").read()]
     assert len(group_pid) == 1
     os.kill(group_pid[0], signal.SIGKILL)
     assert wait_for(lambda: len(k := children_of(proc.pid)) == 3 and group_pid[0] not in k, 30)  # one snapshot
