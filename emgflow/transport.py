@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import zmq
 
 from .codec import MAX_HEADER_BYTES, MAX_PAYLOAD_BYTES, encode
+from .keys import Curve
 from .message import Msg
 
 LINGER_MS = 2000  # long enough to flush end-of-stream on exit, short enough never to hang
@@ -23,6 +24,7 @@ class OutputSpec:
     subscribers: int      # consumers that must subscribe before a source may start
     lossless: bool        # some consumer uses policy "all": the publisher waits instead of dropping
     hwm: int = 1000
+    curve: Curve | None = None  # tcp: a CURVE server (keys.py)
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class InputSpec:
     topic: str
     policy: str           # "all" | "latest"
     queue: int
+    curve: Curve | None = None  # tcp: a CURVE client (keys.py)
 
 
 class Publisher:
@@ -45,6 +48,8 @@ class Publisher:
         self.sock.setsockopt(zmq.SNDHWM, spec.hwm)
         if spec.lossless:
             self.sock.setsockopt(zmq.XPUB_NODROP, 1)
+        if spec.curve is not None:
+            spec.curve.server(self.sock)
         try:
             self.sock.bind(spec.endpoint)
         except zmq.ZMQError as exc:
@@ -96,6 +101,8 @@ class Subscriber:
         # a frame larger than decode() would ever accept is refused by libzmq before it is held in memory
         self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_PAYLOAD_BYTES + MAX_HEADER_BYTES)
         self.sock.setsockopt(zmq.SUBSCRIBE, spec.topic.encode())
+        if spec.curve is not None:
+            spec.curve.client(self.sock)
         self.sock.connect(spec.endpoint)
 
     def recv(self, block: bool = False) -> list[bytes] | None:
