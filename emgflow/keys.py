@@ -18,7 +18,6 @@ from pathlib import Path
 
 import zmq
 import zmq.auth
-from zmq.auth.thread import ThreadAuthenticator
 
 RUN_KEY = "run"   # the run's key pair: RUNDIR/run.key (public) and RUNDIR/run.key_secret (0600)
 
@@ -96,6 +95,8 @@ class Gate:
     before the first server socket binds; stop it before the context terminates."""
 
     def __init__(self, ctx: zmq.Context, allowed: list[str]) -> None:
+        from zmq.auth.thread import ThreadAuthenticator  # imports asyncio (~0.1 s): only tcp runs pay it
+
         self.allowed = {k.encode() for k in allowed}
         self.refused = 0
         self.auth = ThreadAuthenticator(ctx)
