@@ -131,14 +131,15 @@ class _Validator:
         if transport not in TRANSPORTS:
             self.err(f"transport must be one of {list(TRANSPORTS)}, got {transport!r}", "transport")
         keys = str(self.base / str(doc["keys"])) if doc.get("keys") is not None else ""
-        try:
-            if keys and transport != "tcp":
-                raise ValueError("only a `transport: tcp` graph has keys (ipc sockets sit in a 0700 folder)")
-            if keys:
+        if keys and transport != "tcp":
+            self.err("keys: only a `transport: tcp` graph admits keys (ipc sockets sit in a 0700 folder)", "keys",
+                     hint="add `transport: tcp`, or remove `keys:`")
+        elif keys:
+            try:
                 public_keys(keys)
-        except ValueError as exc:
-            self.err(f"keys: {exc}", "keys", hint="a folder of peers' NAME.key files (`emgflow keys NAME --dir DIR` "
-                                                  "makes a pair), relative to the graph file")
+            except ValueError as exc:
+                self.err(f"keys: {exc}", "keys", hint="a folder of peers' NAME.key files (`emgflow keys NAME --dir DIR` "
+                                                      "makes a pair), relative to the graph file")
         nodes_doc = doc.get("nodes")
         if not isinstance(nodes_doc, dict) or not nodes_doc:
             self.err("'nodes' must be a non-empty mapping of node id -> node", "nodes" if "nodes" in doc else (),

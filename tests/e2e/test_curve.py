@@ -49,15 +49,18 @@ def test_keys_command_makes_a_private_pair_and_never_overwrites_it(tmp_path):
 
 def test_keys_folder_is_validated_with_its_position(tmp_path):
     (tmp_path / "empty").mkdir()
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "typo.key").write_text("public-key = \"short\"\n")
     create("lab", tmp_path / "peers")
     base = "nodes:\n  source: {type: pulse}\n  sink: {type: discard, inputs: {in: source.out}}\n"
-    for head, expected in (("keys: peers\n", "only a `transport: tcp` graph"),
-                           ("transport: tcp\nkeys: missing\n", "Invalid certificate directory"),
-                           ("transport: tcp\nkeys: empty\n", "holds no public key")):
+    for head, expected, hint in (("keys: peers\n", "only a `transport: tcp` graph", "transport: tcp"),
+                                 ("transport: tcp\nkeys: missing\n", "Invalid certificate directory", "emgflow keys"),
+                                 ("transport: tcp\nkeys: empty\n", "holds no public key", "emgflow keys"),
+                                 ("transport: tcp\nkeys: junk\n", "not a z85 public key: 'short'", "emgflow keys")):
         with pytest.raises(GraphErrors) as info:
             load_graph(write(tmp_path, head + base))
         (err,) = info.value.errors
-        assert expected in err.message and err.line == head.count("\n") and "emgflow keys" in err.hint
+        assert expected in err.message and err.line == head.count("\n") and hint in err.hint
     g = load_graph(write(tmp_path, "transport: tcp\nkeys: peers\n" + base))
     assert g.keys == str(tmp_path / "peers")
 
