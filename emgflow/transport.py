@@ -68,13 +68,26 @@ class Publisher:
     def _read_subscriptions(self) -> None:
         while True:
             try:
-                event = self.sock.recv(zmq.NOBLOCK)
+                frame = self.sock.recv(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
+            if not self._from_graph(frame):
+                continue
+            event = frame.bytes
             if event[:1] == b"\x01":
                 self.subscribed += 1
             elif event[:1] == b"\x00":
                 self.subscribed -= 1
+
+    def _from_graph(self, frame: zmq.Frame) -> bool:
+        """A subscription from one of the graph's consumers (tcp: the run's own key), which the start
+        waits for; one from a peer that ``keys:`` admits must not stand in for a consumer."""
+        if self.spec.curve is None:
+            return True
+        try:
+            return frame.get("User-Id") == self.spec.curve.server_key
+        except zmq.ZMQError:
+            return False  # no peer metadata: the end of a connection (its unsubscription) is not counted
 
     def send(self, msg: Msg, *, eos: bool = False) -> None:
         """Send ``msg`` as it is (the caller numbers it: ``msg.seq``)."""

@@ -19,8 +19,9 @@ from emgflow import control
 from emgflow.contract import ProcessSpec
 from emgflow.errors import GraphErrors
 from emgflow.graph import load_graph
-from emgflow.keys import Curve, create
+from emgflow.keys import Curve, Gate, create
 from emgflow.plan import Endpoints, plan
+from emgflow.transport import InputSpec, OutputSpec, Publisher, Subscriber
 
 from .procs import children_of, start_run, wait_for
 
@@ -89,12 +90,12 @@ def test_every_tcp_socket_of_a_run_gets_the_keys_but_no_secret_goes_in_the_spec(
 
 def _specs(run: subprocess.Popen, n: int) -> dict[str, ProcessSpec]:
     """The running graph's process specs, read from its node processes' command lines."""
-    assert wait_for(lambda: len(children_of(run.pid)) == n, 60)
-    out = {}
-    for pid in children_of(run.pid):
-        spec = ProcessSpec.from_json(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[-2].decode())
-        out[spec.name] = spec
-    return out
+    def argv(pid: int) -> list[bytes]:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+
+    assert wait_for(lambda: len(kids := children_of(run.pid)) == n and all(b"emgflow.runner" in argv(k) for k in kids), 60)
+    specs = (ProcessSpec.from_json(argv(pid)[-2].decode()) for pid in children_of(run.pid))
+    return {spec.name: spec for spec in specs}
 
 
 def _socket(ctx: zmq.Context, kind: int, key_file: Path | None, server_key: str) -> zmq.Socket:
@@ -160,3 +161,26 @@ def test_strangers_get_nothing_and_inject_nothing_while_a_listed_peer_is_admitte
     assert "source: refused" in err and "supervisor: refused" in err   # counted, and said
     emg = np.load(tmp_path / "rec.npz")["emg"]
     np.testing.assert_array_equal(emg[:, 0], np.arange(300))           # nothing lost, nothing forged
+
+
+
+def test_an_admitted_peer_does_not_stand_in_for_a_consumer_at_the_start(tmp_path):
+    """The start waits for the graph's own subscriptions: a listed peer that subscribes first must not
+    let a source start before its real consumer can receive sample 0."""
+    create("lab", tmp_path / "peers")
+    curve = Curve.for_run(str(tmp_path), str(tmp_path / "peers"))
+    lab_curve = Curve(curve.server_key, str(tmp_path / "peers" / "lab.key_secret"), [])
+    ctx = zmq.Context()
+    gate = Gate(ctx, curve.allowed)
+    try:
+        pub = Publisher(ctx, OutputSpec(Endpoints("tcp", str(tmp_path)).output("x"), "x.out", subscribers=1,
+                                        lossless=True, curve=curve))
+        lab = Subscriber(ctx, InputSpec(pub.spec.endpoint, "x.out", "all", 10, curve=lab_curve))
+        assert not pub.wait_subscribers(time.monotonic() + 1.0) and gate.refused == 0  # admitted, not counted
+        consumer = Subscriber(ctx, InputSpec(pub.spec.endpoint, "x.out", "all", 10, curve=curve))
+        assert pub.wait_subscribers(time.monotonic() + 10.0) and pub.subscribed == 1
+        for sock in (pub, lab, consumer):
+            sock.close()
+    finally:
+        gate.stop()
+        ctx.destroy(linger=0)
