@@ -15,16 +15,18 @@ import numpy as np
 from .codec import decode, encode
 from .graph import load_graph
 from .message import Msg
+from .plan import Endpoints
 from .supervisor import Supervisor
 from .trace import percentiles
 
 WARMUP = 20  # messages discarded at the start of each run (connection set-up, first-touch costs)
 
 
-def run_floor(relays: int, rate: float, channels: int, samples: int, count: int) -> np.ndarray:
-    """Latencies (us) of the raw pyzmq chain source -> relays -> sink."""
+def run_floor(relays: int, rate: float, channels: int, samples: int, count: int,
+              transport: str = "ipc") -> np.ndarray:
+    """Latencies (us) of the raw pyzmq chain source -> relays -> sink (endpoints as a graph's)."""
     with tempfile.TemporaryDirectory(prefix="emgflow-floor-") as tmp:
-        eps = [f"ipc://{tmp}/hop{i}" for i in range(relays + 1)]
+        eps = [Endpoints(transport, tmp).output(f"hop{i}") for i in range(relays + 1)]
         out = f"{tmp}/sink.npz"
         args = json.dumps({"rate": rate, "channels": channels, "samples": samples, "count": count, "out": out})
         cmd = [sys.executable, "-m", "emgflow.floor"]
@@ -44,8 +46,8 @@ def run_floor(relays: int, rate: float, channels: int, samples: int, count: int)
         return result["latency_us"][WARMUP:]
 
 
-def chain_graph(relays: int, rate: float, channels: int, samples: int, count: int) -> str:
-    lines = ["name: bench-chain", "nodes:",
+def chain_graph(relays: int, rate: float, channels: int, samples: int, count: int, transport: str = "ipc") -> str:
+    lines = ["name: bench-chain", f"transport: {transport}", "nodes:",
              f"  source: {{type: pulse, params: {{rate: {rate}, channels: {channels}, samples: {samples}, count: {count}}}}}"]
     prev = "source"
     for i in range(relays):
@@ -68,12 +70,12 @@ def run_graph_latency(path: str | Path, duration: float | None = None,
     return {nid: {"latency": p.latency, "stats": p.stats} for nid, p in sup.procs.items()}
 
 
-def _chain_run(relays: int, rate: float, channels: int, samples: int, count: int,
-               fuse: bool) -> tuple[np.ndarray, int, dict[str, np.ndarray]]:
+def chain_run(relays: int, rate: float, channels: int, samples: int, count: int,
+              fuse: bool = False, transport: str = "ipc") -> tuple[np.ndarray, int, dict[str, np.ndarray]]:
     """One emgflow chain: the sink's end-to-end latencies, messages lost or dropped, per-hop values."""
     with tempfile.TemporaryDirectory(prefix="emgflow-bench-") as tmp:
         path = Path(tmp) / "chain.yaml"
-        path.write_text(chain_graph(relays, rate, channels, samples, count))
+        path.write_text(chain_graph(relays, rate, channels, samples, count, transport))
         nodes = run_graph_latency(path, fuse=fuse)
     sink = nodes["sink"]
     lost = (count - sink["stats"]["in"]["in"]["received"]) + sum(v["dropped"] for n in nodes.values()
@@ -92,13 +94,13 @@ def bench_chain(relays: int, rate: float, channels: int, samples: int, duration:
     e2e, floor, fused_e2e, hop_values, dropped = [], [], [], {}, 0
     for _ in range(rounds):
         floor.append(run_floor(relays, rate, channels, samples, per_round))
-        values, lost, hops = _chain_run(relays, rate, channels, samples, per_round, fuse=False)
+        values, lost, hops = chain_run(relays, rate, channels, samples, per_round, fuse=False)
         e2e.append(values)
         dropped += lost
         for k, v in hops.items():
             hop_values.setdefault(k, []).append(v)
         if fused:
-            values, lost, _ = _chain_run(relays, rate, channels, samples, per_round, fuse=True)
+            values, lost, _ = chain_run(relays, rate, channels, samples, per_round, fuse=True)
             fused_e2e.append(values)
             dropped += lost
     e2e_all, floor_all = np.concatenate(e2e), np.concatenate(floor)

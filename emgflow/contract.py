@@ -1,6 +1,6 @@
 """The runtime contract: what the supervisor hands a node process, in one typed definition.
 
-The supervisor writes a ``ProcessSpec`` (JSON on the command line), the runner reads it back; both sides
+The supervisor writes a ``ProcessSpec`` (JSON on the command line: no secret goes in it), the runner reads it back; both sides
 use these classes, so a field cannot be spelled two ways. A process hosts one node, or every node of a
 group; an input whose producer lives in the same process has no endpoint (``local``).
 """
@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .keys import Curve
 from .transport import InputSpec, OutputSpec
 
 
@@ -35,6 +36,7 @@ class ProcessSpec:
     control: str
     supervisor_pid: int
     connect_timeout_s: float = 30.0
+    curve: Curve | None = None                 # tcp: the run's keys (the secret stays in a 0600 file)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -42,7 +44,12 @@ class ProcessSpec:
     @classmethod
     def from_json(cls, text: str) -> "ProcessSpec":
         raw = json.loads(text)
-        nodes = [NodeRuntime(**{**n, "outputs": {p: OutputSpec(**o) for p, o in n["outputs"].items()},
-                                "inputs": {p: InputSpec(**i) for p, i in n["inputs"].items()}})
+        nodes = [NodeRuntime(**{**n, "outputs": {p: OutputSpec(**_curve(o)) for p, o in n["outputs"].items()},
+                                "inputs": {p: InputSpec(**_curve(i)) for p, i in n["inputs"].items()}})
                  for n in raw.pop("nodes")]
-        return cls(nodes=nodes, **raw)
+        return cls(nodes=nodes, **_curve(raw))
+
+
+def _curve(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with its ``curve`` field (a dict in JSON) read back as a ``Curve``."""
+    return {**raw, "curve": Curve(**raw["curve"])} if raw.get("curve") else raw

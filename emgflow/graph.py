@@ -23,13 +23,14 @@ import yaml
 from .codec import MAX_HOP_NAME, MAX_TRACE_HOPS
 from .errors import GraphError, GraphErrors, ParamError
 from .graphfile import Loader, position, read_graph_file
+from .keys import public_keys
 from .message import StreamInfo
 from .node import Node
 from .params import unknown_key_hint
 from .ports import POLICIES
 from .registry import UnknownNodeType, resolve
 
-GRAPH_KEYS = {"name", "description", "transport", "nodes"}
+GRAPH_KEYS = {"name", "description", "transport", "keys", "nodes"}
 NODE_KEYS = {"type", "params", "inputs", "restart", "max_restarts", "restart_delay_s", "group", "description"}
 EDGE_KEYS = {"from", "policy", "queue"}
 RESTART_POLICIES = ("never", "on-failure", "always")
@@ -80,6 +81,7 @@ class Graph:
     order: list[str]          # topological: producers before consumers
     transport: str = "ipc"
     description: str = ""
+    keys: str = ""            # tcp: a folder of further public keys the run admits ("" = the run's own only)
 
     def consumers(self, node: str, output: str) -> list[Edge]:
         return [e for n in self.nodes.values() for e in n.inputs.values() if (e.source, e.output) == (node, output)]
@@ -128,6 +130,16 @@ class _Validator:
         transport = doc.get("transport", "ipc")
         if transport not in TRANSPORTS:
             self.err(f"transport must be one of {list(TRANSPORTS)}, got {transport!r}", "transport")
+        keys = str(self.base / str(doc["keys"])) if doc.get("keys") is not None else ""
+        if keys and transport != "tcp":
+            self.err("keys: only a `transport: tcp` graph admits keys (ipc sockets sit in a 0700 folder)", "keys",
+                     hint="add `transport: tcp`, or remove `keys:`")
+        elif keys:
+            try:
+                public_keys(keys)
+            except ValueError as exc:
+                self.err(f"keys: {exc}", "keys", hint="a folder of peers' NAME.key files (`emgflow keys NAME --dir DIR` "
+                                                      "makes a pair), relative to the graph file")
         nodes_doc = doc.get("nodes")
         if not isinstance(nodes_doc, dict) or not nodes_doc:
             self.err("'nodes' must be a non-empty mapping of node id -> node", "nodes" if "nodes" in doc else (),
@@ -150,7 +162,7 @@ class _Validator:
         if self.errors:
             raise self.fail()
         return Graph(name=str(doc.get("name", Path(self.loader.file).stem)), file=self.loader.file, nodes=specs,
-                     order=order or [], transport=transport, description=str(doc.get("description", "")))
+                     order=order or [], transport=transport, description=str(doc.get("description", "")), keys=keys)
 
     def _parse_overrides(self, nodes_doc: dict) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}

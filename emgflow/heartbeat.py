@@ -16,19 +16,23 @@ import zmq
 
 from . import control
 from .hosted import Hosted
+from .keys import Curve, Gate
 
 HEARTBEAT_S = 0.25
 
 
 class Heartbeat(threading.Thread):
     def __init__(self, ctx: zmq.Context, name: str, endpoint: str, hosted: dict[str, Hosted],
-                 stats: Callable[[], dict[str, Any]], loop_age: Callable[[], float]) -> None:
+                 stats: Callable[[], dict[str, Any]], loop_age: Callable[[], float],
+                 curve: Curve | None = None, gate: Gate | None = None) -> None:
         super().__init__(name="heartbeat", daemon=True)
         self.sock = ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.IDENTITY, (name + control.BEAT).encode())
         self.sock.setsockopt(zmq.LINGER, 0)
+        if curve is not None:
+            curve.client(self.sock)
         self.sock.connect(endpoint)
-        self.hosted, self.stats, self.loop_age = hosted, stats, loop_age
+        self.hosted, self.stats, self.loop_age, self.gate = hosted, stats, loop_age, gate
         self.done = threading.Event()
         self._sent: dict[str, int] = {}
         self._since: dict[str, float] = {}
@@ -37,7 +41,8 @@ class Heartbeat(threading.Thread):
         try:
             while not self.done.wait(HEARTBEAT_S):
                 self.sock.send(control.pack(control.HB, stats=self.stats(), stalled=self.stalled(),
-                                            busy_s=self.loop_age()), zmq.NOBLOCK)
+                                            busy_s=self.loop_age(), refused=self.gate.refused if self.gate else 0),
+                               zmq.NOBLOCK)
         finally:
             self.sock.close()
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from .contract import NodeRuntime, ProcessSpec
 from .graph import Graph, NodeSpec
+from .keys import Curve
 from .registry import class_path
 from .transport import InputSpec, OutputSpec
 
@@ -32,10 +33,11 @@ class RestartPolicy:
 
 
 class Endpoints:
-    """Where each output binds: ``ipc://`` in the run directory, or a free loopback TCP port."""
+    """Where each output binds: ``ipc://`` in the run directory, or a free loopback TCP port (with
+    ``curve``: every tcp socket of the run authenticated and encrypted)."""
 
-    def __init__(self, transport: str, rundir: str) -> None:
-        self.transport, self.rundir = transport, rundir
+    def __init__(self, transport: str, rundir: str, curve: Curve | None = None) -> None:
+        self.transport, self.rundir, self.curve = transport, rundir, curve
 
     def control(self) -> str:
         return "tcp://127.0.0.1:0" if self.transport == "tcp" else f"ipc://{self.rundir}/_control"
@@ -58,7 +60,8 @@ def plan(graph: Graph, endpoints: Endpoints, control: str) -> dict[str, ProcessS
             if remote:
                 outputs[nid, port] = OutputSpec(endpoint=endpoints.output(f"{nid}.{port}"), topic=f"{nid}.{port}",
                                                 subscribers=len(remote),
-                                                lossless=any(e.policy == "all" for e in remote))
+                                                lossless=any(e.policy == "all" for e in remote),
+                                                curve=endpoints.curve)
     procs = {}
     for name, members in graph.processes().items():
         nodes = []
@@ -70,10 +73,11 @@ def plan(graph: Graph, endpoints: Endpoints, control: str) -> dict[str, ProcessS
                     local[port] = f"{e.source}.{e.output}"
                 else:
                     out = outputs[e.source, e.output]
-                    inputs[port] = InputSpec(endpoint=out.endpoint, topic=out.topic, policy=e.policy, queue=e.queue)
+                    inputs[port] = InputSpec(endpoint=out.endpoint, topic=out.topic, policy=e.policy, queue=e.queue,
+                                             curve=out.curve)
             nodes.append(NodeRuntime(name=nid, cls=class_path(spec.cls), params=spec.params,
                                      outputs={p: o for (n, p), o in outputs.items() if n == nid},
                                      inputs=inputs, local_inputs=local))
         procs[name] = ProcessSpec(name=name, nodes=nodes, control=control, supervisor_pid=os.getpid(),
-                                  connect_timeout_s=CONNECT_TIMEOUT_S)
+                                  connect_timeout_s=CONNECT_TIMEOUT_S, curve=endpoints.curve)
     return procs

@@ -26,6 +26,7 @@ from . import control
 from .contract import ProcessSpec
 from .heartbeat import HEARTBEAT_S, Heartbeat
 from .hosted import Hosted, NodeFailed
+from .keys import Gate
 from .transport import Poller
 
 SOURCE_POLL_S = 0.05   # how soon a process with sources notices one has ended
@@ -47,9 +48,13 @@ class Runner:
     def __init__(self, spec: ProcessSpec) -> None:
         self.spec = spec
         self.ctx = zmq.Context.instance()
+        # tcp: the gate admits only the run's listed keys on this process's outputs, from their first bind
+        self.gate = Gate(self.ctx, spec.curve.allowed) if spec.curve is not None else None
         self.control = self.ctx.socket(zmq.DEALER)
         self.control.setsockopt(zmq.IDENTITY, spec.name.encode())
         self.control.setsockopt(zmq.LINGER, 1000)
+        if spec.curve is not None:
+            spec.curve.client(self.control)
         self.control.connect(spec.control)
         self.lock = threading.Lock()
         self.just_finished: list[Hosted] = []
@@ -71,7 +76,8 @@ class Runner:
         self.snapshot: dict[str, Any] = {}
         self.bad_control = 0
         self.beat = Heartbeat(self.ctx, spec.name, spec.control, self.hosted, self.stats,
-                              lambda: time.monotonic() - self.last_hb if self.last_hb else 0.0)
+                              lambda: time.monotonic() - self.last_hb if self.last_hb else 0.0,
+                              spec.curve, self.gate)
         self.beat.start()
 
     # --- control -------------------------------------------------------------------------------
@@ -254,6 +260,8 @@ class Runner:
             for h in self.hosted.values():
                 h.close()
             self.control.close()
+            if self.gate is not None:
+                self.gate.stop()
             self.ctx.term()
 
 

@@ -20,6 +20,7 @@ import zmq
 from . import control
 from .contract import ProcessSpec
 from .graph import RUNDIR_PREFIX, Graph, NodeSpec
+from .keys import Curve, Gate
 from .plan import Endpoints, RestartPolicy, plan
 
 READY_TIMEOUT_S = 120.0   # model loading and torch import happen before "ready"
@@ -63,6 +64,7 @@ class OsProcess:
     spawned_ns: int = 0           # monotonic clock: start-up figures (spawn -> ready)
     ready_ns: int = 0
     stalls: set[str] = field(default_factory=set)  # nodes whose stall was reported
+    refused: int = 0              # peers its gate refused (tcp), as its last heartbeat said
 
 
 class GraphFailed(RuntimeError):
@@ -78,10 +80,14 @@ class Supervisor:
         self.on_event = on_event or (lambda node, text: print(f"[{node}] {text}", file=sys.stderr))
         self.on_stats = on_stats or (lambda procs: None)
         self.rundir = tempfile.mkdtemp(prefix=RUNDIR_PREFIX)  # its length is checked at validation
-        endpoints = Endpoints(graph.transport, self.rundir)
+        curve = Curve.for_run(self.rundir, graph.keys) if graph.transport == "tcp" else None
+        endpoints = Endpoints(graph.transport, self.rundir, curve)
         self.ctx = zmq.Context()
+        self.gate = Gate(self.ctx, curve.allowed) if curve is not None else None
         self.control = self.ctx.socket(zmq.ROUTER)
         self.control.setsockopt(zmq.LINGER, 0)
+        if curve is not None:
+            curve.server(self.control)
         self.control.bind(endpoints.control())
         control_ep = self.control.getsockopt(zmq.LAST_ENDPOINT).decode()
         self.procs = {nid: NodeProc(graph.nodes[nid], graph.nodes[nid].process) for nid in graph.order}
@@ -91,6 +97,8 @@ class Supervisor:
         self.stop_requested = False
         self.started_at = 0.0
         self.bad_control = 0
+        self.refused = 0          # peers refused by every gate of the run (tcp: keys not listed)
+        self._control_refused = 0
 
     def _nodes(self, p: OsProcess) -> list[NodeProc]:
         return [self.procs[n] for n in p.members]
@@ -113,6 +121,7 @@ class Supervisor:
         self._set_state(p, "starting")
         p.last_seen = time.monotonic()
         p.spawned_ns, p.ready_ns = time.monotonic_ns(), 0
+        p.refused = 0
 
     def _send(self, name: str, kind: str) -> None:
         try:
@@ -145,6 +154,7 @@ class Supervisor:
             for nid, stats in msg["stats"].items():
                 self.procs[self._member(p, {"node": nid})].stats = dict(stats)
             self._report_stalls(p, dict(msg.get("stalled", {})))
+            p.refused = self._note_refused(p.spec.name, p.refused, int(msg.get("refused", 0)))
         elif kind == control.READY:
             p.ready_ns = time.monotonic_ns()
             self._set_state(p, "ready")
@@ -178,6 +188,13 @@ class Supervisor:
             slow = [e.node for e in self.graph.consumers(nid, port) if self.procs[e.node].process != p.spec.name]
             self.on_event(nid, f"stalled: its output {port!r} has waited {float(info['s']):.1f} s for its consumers "
                                f"({', '.join(slow)}) to read")
+
+    def _note_refused(self, who: str, before: int, now: int) -> int:
+        """Say how many peers a gate refused since its last count (none of them reached a node)."""
+        if now > before:
+            self.refused += now - before
+            self.on_event(who, f"refused {now - before} peer(s) whose CURVE key is not listed")
+        return now
 
     @staticmethod
     def _member(p: OsProcess, msg: dict[str, Any]) -> str:
@@ -271,6 +288,8 @@ class Supervisor:
             for s, handler in old.items():
                 signal.signal(s, handler)
             self.control.close()
+            if self.gate is not None:
+                self.gate.stop()
             self.ctx.term()
             shutil.rmtree(self.rundir, ignore_errors=True)
 
@@ -294,6 +313,8 @@ class Supervisor:
             now = time.monotonic()
             if now - last_stats > 0.25:
                 last_stats = now
+                if self.gate is not None:
+                    self._control_refused = self._note_refused("supervisor", self._control_refused, self.gate.refused)
                 self.on_stats(self.procs)
                 self.write_status()
             if all(p.state in ("done", "stopped") and p.proc is None and p.restart_at is None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import zmq
 
 from .codec import MAX_HEADER_BYTES, MAX_PAYLOAD_BYTES, encode
+from .keys import Curve
 from .message import Msg
 
 LINGER_MS = 2000  # long enough to flush end-of-stream on exit, short enough never to hang
@@ -23,6 +24,7 @@ class OutputSpec:
     subscribers: int      # consumers that must subscribe before a source may start
     lossless: bool        # some consumer uses policy "all": the publisher waits instead of dropping
     hwm: int = 1000
+    curve: Curve | None = None  # tcp: a CURVE server (keys.py)
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class InputSpec:
     topic: str
     policy: str           # "all" | "latest"
     queue: int
+    curve: Curve | None = None  # tcp: a CURVE client (keys.py)
 
 
 class Publisher:
@@ -45,6 +48,8 @@ class Publisher:
         self.sock.setsockopt(zmq.SNDHWM, spec.hwm)
         if spec.lossless:
             self.sock.setsockopt(zmq.XPUB_NODROP, 1)
+        if spec.curve is not None:
+            spec.curve.server(self.sock)
         try:
             self.sock.bind(spec.endpoint)
         except zmq.ZMQError as exc:
@@ -63,13 +68,26 @@ class Publisher:
     def _read_subscriptions(self) -> None:
         while True:
             try:
-                event = self.sock.recv(zmq.NOBLOCK)
+                frame = self.sock.recv(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
+            if not self._from_graph(frame):
+                continue
+            event = frame.bytes
             if event[:1] == b"\x01":
                 self.subscribed += 1
             elif event[:1] == b"\x00":
                 self.subscribed -= 1
+
+    def _from_graph(self, frame: zmq.Frame) -> bool:
+        """A subscription from one of the graph's consumers (tcp: the run's own key), which the start
+        waits for; one from a peer that ``keys:`` admits must not stand in for a consumer."""
+        if self.spec.curve is None:
+            return True
+        try:
+            return frame.get("User-Id") == self.spec.curve.server_key
+        except zmq.ZMQError:
+            return False  # no peer metadata: the end of a connection (its unsubscription) is not counted
 
     def send(self, msg: Msg, *, eos: bool = False) -> None:
         """Send ``msg`` as it is (the caller numbers it: ``msg.seq``)."""
@@ -96,6 +114,8 @@ class Subscriber:
         # a frame larger than decode() would ever accept is refused by libzmq before it is held in memory
         self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_PAYLOAD_BYTES + MAX_HEADER_BYTES)
         self.sock.setsockopt(zmq.SUBSCRIBE, spec.topic.encode())
+        if spec.curve is not None:
+            spec.curve.client(self.sock)
         self.sock.connect(spec.endpoint)
 
     def recv(self, block: bool = False) -> list[bytes] | None:
