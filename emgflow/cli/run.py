@@ -40,10 +40,12 @@ def stats_table(procs: dict[str, NodeProc], elapsed: float, title: str = "") -> 
     return table
 
 
-def collect_stats(procs: dict[str, NodeProc], elapsed: float) -> dict[str, Any]:
+def collect_stats(sup: Supervisor, elapsed: float) -> dict[str, Any]:
+    """--stats: every node's figures, and what the supervisor refused (strangers on its sockets)."""
     return {"elapsed_s": elapsed,
+            "supervisor": {"bad_control": sup.bad_control, "refused_peers": sup.refused},
             "nodes": {nid: {"type": p.spec.type, "process": p.process, "state": p.state, "restarts": p.restarts, **(p.stats or {})}
-                      for nid, p in procs.items()}}
+                      for nid, p in sup.procs.items()}}
 
 
 def positive_seconds(value: float | None) -> float | None:
@@ -106,5 +108,5 @@ def run(
     elapsed = time.monotonic() - t0
     console.print(stats_table(sup.procs, elapsed, f"{g.name}: summary after {elapsed:.1f} s"))
     if stats is not None:
-        stats.write_text(json.dumps(collect_stats(sup.procs, elapsed), indent=2))
+        stats.write_text(json.dumps(collect_stats(sup, elapsed), indent=2))
     raise typer.Exit(code=code)
