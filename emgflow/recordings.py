@@ -66,97 +66,17 @@ import json
 import re
 import zipfile
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from . import emgrec
-from .data import ENV_VAR
-from .errors import EmgflowError
+from .recording import (GRIP_FORCE_MUSCLES, Recording, RecordingError, check_columns, class_names,
+                        existing, match_int, meta_names)
+from .textformats import TEXT_READERS, read_csv, text_format
 
-INT_STREAMS = ("label", "repetition")
-"""Streams that hold integer codes; every other stream is float32."""
-
-SHARED_FOLDERS = ("libemg-one-subject-myo", "coteallard-myo-armband", "myo-readings-dataset", "3dc-armband",
-                  "finger-angles-1ch-emg", "openhdemg-hdemg-sample", "emgflow-facial-sample", "ninapro-db1-e1",
-                  "ninapro-db5-e1", "myo-grip-force")
-"""Dataset folders of the shared recordings (``$EMGFLOW_DATA``), used to hint at a missing file."""
-
-_CLASS_NAMES: dict[str, dict[int, str]] = {
-    "ninapro": {0: "rest", 1: "index flexion", 2: "index extension", 3: "middle flexion",
-                4: "middle extension", 5: "ring flexion", 6: "ring extension", 7: "little flexion",
-                8: "little extension", 9: "thumb adduction", 10: "thumb abduction", 11: "thumb flexion",
-                12: "thumb extension"},
-    "coteallard": {0: "neutral", 1: "radial deviation", 2: "wrist flexion", 3: "ulnar deviation",
-                   4: "wrist extension", 5: "hand close", 6: "hand open"},
-    "myo-readings": {0: "rest", 1: "flexion", 2: "extension", 3: "radial deviation", 4: "ulnar deviation",
-                     5: "pronation", 6: "supination", 7: "fist"},
-    "libemg": {0: "Hand_Close", 1: "Hand_Open", 2: "No_Motion", 3: "Wrist_Extension", 4: "Wrist_Flexion"},
-    "3dc": {0: "neutral", 1: "radial deviation", 2: "wrist flexion", 3: "ulnar deviation", 4: "wrist extension",
-            5: "supination", 6: "pronation", 7: "power grip", 8: "open hand", 9: "chuck grip", 10: "pinch grip"},
-}
-_CLASS_ALIASES = {"ninapro-db1": "ninapro", "ninapro-db5": "ninapro"}
-
-GRIP_FORCE_MUSCLES = ["pronator teres", "brachioradialis", "extensor carpi radialis", "extensor digitorum",
-                      "extensor carpi ulnaris", "flexor carpi ulnaris", "palmaris longus", "flexor carpi radialis"]
-
-_LIBEMG_NAME = re.compile(r"R_(\d+)_C_(\d+)\.csv")
-_3DC_NAME = re.compile(r"3dc_EMG_gesture_(\d+)_(\d+)\.txt")
 _COTEALLARD_NAME = re.compile(r"classe_(\d+)\.dat")
-_MYO_READINGS_NAME = re.compile(r"(\d+)\.txt")
-
-
-class RecordingError(EmgflowError, ValueError):
-    """A recording is missing or not laid out as its format expects."""
-
-
-@dataclass
-class Recording:
-    """One recording: EMG rows are samples, and every stream has the same rows.
-
-    Construction normalises dtypes (emg float32, label/repetition int32, other streams float32,
-    1-D streams to (N, 1)) and checks that rows and channel names line up.
-    """
-
-    emg: np.ndarray
-    rate: float
-    streams: dict[str, np.ndarray] = field(default_factory=dict)
-    channel_names: list[str] = field(default_factory=list)
-    source: Path = Path()
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.emg = _rows(self.emg, np.float32, "emg", self.source)
-        n, c = self.emg.shape
-        if n == 0:
-            raise RecordingError(f"{self.source}: the recording holds no samples")
-        if not (np.isfinite(self.rate) and self.rate > 0):
-            raise RecordingError(f"{self.source}: sample rate must be > 0 Hz, got {self.rate!r}")
-        self.rate = float(self.rate)
-        for name, array in self.streams.items():
-            array = _rows(array, np.int32 if name in INT_STREAMS else np.float32, name, self.source)
-            if len(array) != n:
-                raise RecordingError(f"{self.source}: stream {name!r} has {len(array)} rows, emg has {n}")
-            self.streams[name] = array
-        self.channel_names = list(self.channel_names) or [f"ch{i}" for i in range(c)]
-        if len(self.channel_names) != c:
-            raise RecordingError(f"{self.source}: {len(self.channel_names)} channel names for {c} emg channels")
-
-    @property
-    def duration(self) -> float:
-        """Length in seconds."""
-        return len(self.emg) / self.rate
-
-
-def class_names(dataset: str) -> dict[int, str]:
-    """Class index -> gesture name for a labelled dataset (``meta["dataset"]`` of a Recording)."""
-    key = _CLASS_ALIASES.get(dataset, dataset)
-    if key not in _CLASS_NAMES:
-        known = sorted(_CLASS_NAMES) + sorted(_CLASS_ALIASES)
-        raise RecordingError(f"no class names for dataset {dataset!r}; known: {', '.join(known)}")
-    return dict(_CLASS_NAMES[key])
 
 
 def load(path: str | Path, format: str = "auto", *, rate: float | None = None) -> Recording:
@@ -164,12 +84,12 @@ def load(path: str | Path, format: str = "auto", *, rate: float | None = None) -
 
     ``rate`` (Hz) is only for generic CSV, which carries no rate of its own.
     """
-    path = _existing(path)
+    path = existing(path)
     fmt = detect_format(path) if format == "auto" else format
     if fmt not in _READERS:
         raise RecordingError(f"unknown recording format {format!r}; known: auto, {', '.join(FORMATS)}")
     if fmt == "csv":
-        return _read_csv(path, rate)
+        return read_csv(path, rate)
     if rate is not None:
         raise RecordingError(f"{path}: rate= applies only to generic CSV; {fmt} recordings carry their own rate")
     return _READERS[fmt](path)
@@ -188,7 +108,7 @@ def detect_format(path: str | Path) -> str:
     if suffix == ".emgrec":
         return "emgrec"
     if suffix in (".csv", ".txt"):
-        return _text_format(path)
+        return text_format(path)
     raise RecordingError(f"{path}: cannot tell the recording format from the extension {suffix!r} "
                          f"(expected .mat, .dat, .npz, .emgrec, .csv or .txt); pass format=")
 
@@ -202,12 +122,12 @@ def _read_ninapro(path: Path) -> Recording:
     streams = {"label": m["restimulus"], "repetition": m["rerepetition"], "glove": m["glove"]}
     if "acc" in m:
         streams["acc"] = m["acc"]
-    exercise = _match_int(r"_E(\d+)", path.name)  # DB5 files store a wrong `exercise`: trust the name
+    exercise = match_int(r"_E(\d+)", path.name)  # DB5 files store a wrong `exercise`: trust the name
     meta: dict[str, Any] = {"dataset": "ninapro-db5" if db5 else "ninapro-db1", "exercise": exercise,
                             "subject": int(m["subject"].item()) if "subject" in m else None,
                             "device": str(m["sensor"].item()) if "sensor" in m else "Otto Bock 13E200 (RMS)"}
     if exercise == 1:
-        meta["class_names"] = _meta_names(class_names("ninapro"))
+        meta["class_names"] = meta_names(class_names("ninapro"))
     # DB1 has no `frequency` variable; its description gives 100 Hz.
     rate = float(m["frequency"].item()) if db5 else 100.0
     return Recording(m["emg"], rate, streams, [], path, meta)
@@ -216,7 +136,7 @@ def _read_ninapro(path: Path) -> Recording:
 def _read_grip_force(path: Path) -> Recording:
     m = _loadmat(path)
     _require(m, ("emg", "Force"), path, "grip-force")
-    _check_columns(m["emg"], 8, path, "emg")
+    check_columns(m["emg"], 8, path, "emg")
     meta = {"dataset": "grip-force", "device": "Myo armband", "units": {"force": "FSR ADC counts"}}
     return Recording(m["emg"], 200.0, {"force": m["Force"]}, GRIP_FORCE_MUSCLES, path, meta)
 
@@ -280,7 +200,7 @@ def _require(m: dict[str, Any], names: tuple[str, ...], path: Path, what: str) -
 # --- binary and NPZ --------------------------------------------------------------------------------
 
 def _read_coteallard(path: Path) -> Recording:
-    index = _match_int(_COTEALLARD_NAME.pattern, path.name)
+    index = match_int(_COTEALLARD_NAME.pattern, path.name)
     if index is None:
         raise RecordingError(f"{path}: expected a Côté-Allard file named classe_<i>.dat (the gesture is i % 7)")
     raw = np.fromfile(path, dtype="<i2")
@@ -290,7 +210,7 @@ def _read_coteallard(path: Path) -> Recording:
     emg = raw.reshape(-1, 8)
     meta = {"dataset": "coteallard", "device": "Myo armband", "subject": path.parent.parent.name,
             "session": path.parent.name, "cycle": index // 7,
-            "class_names": _meta_names(class_names("coteallard"))}
+            "class_names": meta_names(class_names("coteallard"))}
     return Recording(emg, 200.0, {"label": np.full((len(emg), 1), index % 7)}, [], path, meta)
 
 
@@ -375,187 +295,9 @@ def _align_by_index(path: Path, emg: np.ndarray, rate: float, arrays: dict[str, 
     return cut.pop("emg"), cut
 
 
-# --- text files ------------------------------------------------------------------------------------
-
-def _text_format(path: Path) -> str:
-    name = path.name
-    if _LIBEMG_NAME.fullmatch(name) or (name == "raw_emg.csv" and path.parent.name == "stream"):
-        return "libemg"
-    if _3DC_NAME.fullmatch(name):
-        return "3dc"
-    first = _first_line(path)
-    if first.startswith(("timestamp;value", "timestamp,mcp")):
-        return "finger-angles"
-    if first.startswith("Time,EMG_"):
-        return "facial"
-    if _MYO_READINGS_NAME.fullmatch(name) and first.count(",") == 8:
-        return "myo-readings"
-    return "csv"
-
-
-def _read_libemg(path: Path) -> Recording:
-    meta: dict[str, Any] = {"dataset": "libemg", "device": "Myo armband",
-                            "class_names": _meta_names(class_names("libemg"))}
-    emg = _table(path, ",", 8)
-    if path.name == "raw_emg.csv":
-        return Recording(emg, 200.0, {}, [], path, meta)
-    match = _LIBEMG_NAME.fullmatch(path.name)
-    if match is None:
-        raise RecordingError(f"{path}: expected a LibEMG file named R_<rep>_C_<class>.csv or raw_emg.csv")
-    rep, cls = (int(g) for g in match.groups())
-    meta_file = path.parent / "metadata.json"
-    if meta_file.is_file():
-        entries = {Path(k).name: v for k, v in json.loads(meta_file.read_text()).items() if isinstance(v, dict)}
-        if path.name not in entries:
-            raise RecordingError(f"{meta_file}: has no entry for {path.name}")
-        rep, cls = int(entries[path.name]["rep_idx"]), int(entries[path.name]["class_idx"])
-        meta["class_names"] = {str(e["class_idx"]): e["class_name"] for e in entries.values()}
-    meta["trial"] = path.parent.name
-    n = len(emg)
-    return Recording(emg, 200.0, {"label": np.full((n, 1), cls), "repetition": np.full((n, 1), rep)}, [], path, meta)
-
-
-def _read_3dc(path: Path) -> Recording:
-    match = _3DC_NAME.fullmatch(path.name)
-    if match is None:
-        raise RecordingError(f"{path}: expected a 3DC file named 3dc_EMG_gesture_<rep>_<class>.txt")
-    rep, cls = (int(g) for g in match.groups())
-    emg = _table(path, ",", 10)
-    meta = {"dataset": "3dc", "device": "3DC armband", "subject": path.parents[2].name,
-            "session": path.parents[1].name, "class_names": _meta_names(class_names("3dc"))}
-    n = len(emg)
-    return Recording(emg, 1000.0, {"label": np.full((n, 1), cls), "repetition": np.full((n, 1), rep)}, [], path, meta)
-
-
-def _read_myo_readings(path: Path) -> Recording:
-    table = _table(path, ",", 9)
-    subject, _, session = path.parent.name.partition("-")
-    meta = {"dataset": "myo-readings", "device": "Myo armband", "subject": subject, "session": session,
-            "gesture": _match_int(_MYO_READINGS_NAME.pattern, path.name),
-            "class_names": _meta_names(class_names("myo-readings"))}
-    return Recording(table[:, :8], 200.0, {"label": table[:, 8:]}, [], path, meta)
-
-
-def _read_facial(path: Path) -> Recording:
-    header = _first_line(path).split(",")
-    table = _table(path, ",", len(header), skiprows=1, dtype=np.float64, missing="NULL")
-    step = float(np.median(np.diff(table[:, 0])))
-    if not step > 0:
-        raise RecordingError(f"{path}: expected increasing times in column {header[0]!r}")
-    meta = {"dataset": "facial", "units": {"emg": "raw"}, "missing": int(np.isnan(table[:, 1:]).sum())}
-    return Recording(table[:, 1:], round(1.0 / step, 6), {}, header[1:], path, meta)
-
-
-def _read_finger_angles(path: Path) -> Recording:
-    number = _match_int(r"(?:acq-|Hand_angles_record_)(\d+)", f"{path.parent.name}/{path.name}")
-    if number is None:
-        raise RecordingError(f"{path}: expected acq-<n>/emg-0.csv or Hand_angles_record_<n>.csv")
-    root = path.parent if path.name.startswith("Hand_angles") else path.parent.parent
-    emg_file, angles_file = root / f"acq-{number}" / "emg-0.csv", root / f"Hand_angles_record_{number}.csv"
-    emg = _table(_existing(emg_file), ";", 2, skiprows=1, dtype=np.float64)
-    angles = _table(_existing(angles_file), ",", 4, skiprows=1, dtype=np.float64)
-    t, t_ang = emg[:, 0], angles[:, 0]
-    if np.any(np.diff(t) <= 0) or np.any(np.diff(t_ang) <= 0):
-        raise RecordingError(f"{emg_file} / {angles_file}: expected strictly increasing timestamps")
-    rate = 1.0 / float(np.median(np.diff(t)))
-    grid = t[0] + np.arange(int((t[-1] - t[0]) * rate) + 1) / rate
-    uniform = np.interp(grid, t, emg[:, 1])
-    resampled = np.column_stack([np.interp(grid, t_ang, angles[:, k], left=np.nan, right=np.nan) for k in (1, 2, 3)])
-    meta = {"dataset": "finger-angles", "t0": float(t[0]), "resampled": True,
-            "stream_names": {"angles": ["mcp", "pip", "dip"]}, "units": {"angles": "deg", "emg": "ADC counts"}}
-    return Recording(uniform[:, None], rate, {"angles": resampled}, ["emg"], emg_file, meta)
-
-
-def _read_csv(path: Path, rate: float | None = None) -> Recording:
-    if rate is None:
-        raise RecordingError(f"{path}: not one of the known datasets, so read as generic CSV, which has no "
-                             f"sample rate of its own; pass rate= (Hz)")
-    first = _first_line(path)
-    delimiter = next((d for d in (",", ";", "\t") if d in first), None)
-    tokens = [s.strip() for s in first.split(delimiter)]
-    header = not all(_is_number(s) for s in tokens)
-    table = _table(path, delimiter, len(tokens), skiprows=int(header), whole_lines=tokens[0] == "sample")
-    return Recording(table, rate, {}, tokens if header else [], path, {"dataset": "csv"})
-
-
-def _table(path: Path, delimiter: str | None, columns: int, skiprows: int = 0,
-           dtype: type = np.float32, missing: str | None = None, whole_lines: bool = False) -> np.ndarray:
-    """A numeric text table with exactly ``columns`` columns, or a RecordingError saying what was found.
-
-    ``missing``: a token that marks a missing value, read as NaN. ``whole_lines``: only lines that
-    end with a newline count (a writer that always ends its rows so was cut short in the last one).
-    """
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            lines = (line for line in f if line.endswith("\n")) if whole_lines else f
-            lines = (line.replace(missing, "nan") for line in lines) if missing else lines
-            table = np.loadtxt(lines, delimiter=delimiter, skiprows=skiprows, dtype=dtype, ndmin=2)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RecordingError(f"{path}: expected a numeric table of {columns} columns "
-                             f"separated by {delimiter or 'blanks'!r}: {exc}") from exc
-    if table.shape[1] != columns:
-        raise RecordingError(f"{path}: expected {columns} columns, found {table.shape[1]}")
-    return table
-
-
-def _first_line(path: Path) -> str:
-    with open(path, encoding="utf-8-sig", errors="replace") as f:
-        return f.readline().strip()
-
-
-# --- helpers -------------------------------------------------------------------------------------
-
-def _existing(path: str | Path) -> Path:
-    """``path`` as a Path if it is a file; otherwise a RecordingError naming it (and EMGFLOW_DATA if shared)."""
-    path = Path(path).expanduser()
-    if path.is_file():
-        return path
-    if path.is_dir():
-        raise RecordingError(f"{path} is a folder; expected a recording file")
-    message = f"recording not found: {path}"
-    shared = next((part for part in path.parts if part in SHARED_FOLDERS), None)
-    if shared:
-        message += (f"; it is one of the shared recordings: set {ENV_VAR} to the folder holding {shared}/ "
-                    f"and give the path under it (emgflow.data.data_path)")
-    raise RecordingError(message)
-
-
-def _rows(array: Any, dtype: type, name: str, source: Path) -> np.ndarray:
-    array = np.asarray(array)
-    if array.ndim == 1:
-        array = array[:, None]
-    if array.ndim != 2:
-        raise RecordingError(f"{source}: expected {name!r} as (N, k) rows, found shape {array.shape}")
-    return np.ascontiguousarray(array, dtype=dtype)
-
-
-def _check_columns(array: np.ndarray, columns: int, path: Path, name: str) -> None:
-    if array.ndim != 2 or array.shape[1] != columns:
-        raise RecordingError(f"{path}: expected {name!r} of shape (N, {columns}), found {array.shape}")
-
-
-def _match_int(pattern: str, text: str) -> int | None:
-    match = re.search(pattern, text)
-    return int(match.group(1)) if match else None
-
-
-def _meta_names(names: dict[int, str]) -> dict[str, str]:
-    return {str(k): v for k, v in names.items()}
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 _READERS: dict[str, Callable[[Path], Recording]] = {
-    "ninapro": _read_ninapro, "coteallard": _read_coteallard, "myo-readings": _read_myo_readings,
-    "libemg": _read_libemg, "3dc": _read_3dc, "otb": _read_otb, "grip-force": _read_grip_force,
-    "facial": _read_facial, "finger-angles": _read_finger_angles,
-    "csv": _read_csv, "npz": _read_npz, "emgrec": _read_emgrec,
+    "ninapro": _read_ninapro, "coteallard": _read_coteallard, "otb": _read_otb, "grip-force": _read_grip_force,
+    "npz": _read_npz, "emgrec": _read_emgrec, "csv": read_csv, **TEXT_READERS,
 }
 FORMATS: tuple[str, ...] = tuple(_READERS)
 """Every explicit ``format=`` name ``load()`` accepts (besides ``auto``)."""

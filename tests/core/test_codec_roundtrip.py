@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import msgpack
 import numpy as np
 import pytest
 
-from emgflow.codec import MalformedFrame, decode, encode
+from emgflow.codec import decode, encode
 from emgflow.message import Msg
 
 DTYPES = ["?", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", "c8", "c16",

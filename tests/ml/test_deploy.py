@@ -17,7 +17,6 @@ pytest.importorskip("torch")
 from emgflow.errors import ParamError  # noqa: E402
 from emgflow.message import StreamInfo  # noqa: E402
 from emgflow.ml.checkpoint import load  # noqa: E402
-from emgflow.ml.deploy import export  # noqa: E402
 from emgflow.ml.served import ServedModel  # noqa: E402
 from emgflow.nodes.classify import Classify  # noqa: E402
 

@@ -43,11 +43,6 @@ def _start_with_view(data_dir: Path, tmp_path: Path, stats: Path) -> tuple[subpr
     raise AssertionError(f"no view URL; exit {proc.wait()}: {proc.stdout.read()}")
 
 
-def _rows(driver, stream: str) -> int:
-    el = driver.find_elements(By.CSS_SELECTOR, f'.scope[data-stream="{stream}"]')
-    return int(el[0].get_attribute("data-rows") or 0) if el else 0
-
-
 def test_page_scopes_stop_button_and_final_counts(browser, data_dir, tmp_path):
     stats = tmp_path / "stats.json"
     proc, url = _start_with_view(data_dir, tmp_path, stats)
