@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -224,3 +225,21 @@ def test_tick_only_source_runs(tmp_path):
     ticks = np.load(tmp_path / "rec.npz")["emg"][:, 0]
     assert len(ticks) >= 20
     np.testing.assert_array_equal(ticks, np.arange(len(ticks)))
+
+
+def test_a_hung_node_is_noticed_and_killed(tmp_path):
+    """SIGSTOP freezes a node (no heartbeat from any of its threads): the supervisor kills it as hung
+    and the graph fails; a node that merely works hard never trips this (its heartbeat thread beats)."""
+    g = write(tmp_path, """
+        nodes:
+          source: {type: pulse, params: {rate: 200}}
+          r: {type: relay, inputs: {in: source.out}}
+          sink: {type: discard, inputs: {in: r.out}}
+        """)
+    proc = start_run(g)
+    assert wait_for(lambda: len(children_of(proc.pid)) == 3, 30)
+    relay = [k for k in children_of(proc.pid) if b'"name": "r"' in open(f"/proc/{k}/cmdline", "rb").read()][0]
+    time.sleep(1.0)
+    os.kill(relay, signal.SIGSTOP)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1 and "r: no heartbeat for 1 s: killing it" in err, err
