@@ -175,6 +175,8 @@ class _Stream:
     names: list[str] | None
     end: int
     parts: list[np.ndarray] = field(default_factory=list)
+    n: int = 0                                              # rows so far
+    gaps: list[list[int]] = field(default_factory=list)     # [row, samples jumped] before that row
 
     def rows(self) -> np.ndarray:
         """All rows as one array (joined once, so later flushes join one array and the new parts)."""
@@ -192,8 +194,9 @@ class Npz(_Streams):
     first message's meta, plus ``stream_names``); per wired extra stream ``label`` / ``target`` (M, k)
     with its own ``<name>_start`` and ``<name>_rate``. Streams keep their own spans (a killed recorder
     may hold more emg rows than label rows): load() aligns those at emg's rate by sample index and
-    keeps the span all of them cover. A jump in a stream's ``start`` (a device's lost samples) is
-    counted as ``<name>_gaps``, not filled; a message of another width is counted as
+    keeps the span all of them cover. A jump in a stream's ``start`` (a device's lost samples, a
+    restarted producer) is counted as ``<name>_gaps``, not filled, and listed in ``meta["gaps"]`` as
+    ``{name: [[row, samples jumped], ...]}``; a message of another width is counted as
     ``<name>_malformed`` and dropped.
 
     Each flush rewrites the whole file to ``<path>.tmp.npz`` and renames it over ``path`` (atomic),
@@ -232,7 +235,9 @@ class Npz(_Streams):
                 self.meta = {k: v for k, v in msg.meta.items() if k != "channel_names"}
         elif msg.start != stream.end:
             self.count(f"{key}_gaps")
+            stream.gaps.append([stream.n, msg.start - stream.end])
         stream.parts.append(np.array(rows))  # a copy: the payload may be a view of a reused buffer
+        stream.n += len(rows)
         stream.end = msg.start + len(rows)
         self._received()
 
@@ -245,6 +250,9 @@ class Npz(_Streams):
         stream_names = {k: s.names for k, s in self.streams.items() if k != "emg" and s.names}
         if stream_names:
             meta["stream_names"] = stream_names
+        gaps = {k: s.gaps for k, s in self.streams.items() if s.gaps}
+        if gaps:  # as emgrec lists them: a discontinuity is in the file, never a silent shift
+            meta["gaps"] = gaps
         arrays = {"emg": emg.rows(), "rate": np.float64(emg.rate), "start": np.int64(emg.start),
                   "meta": np.array(json.dumps(meta, default=str))}
         if emg.names:

@@ -10,6 +10,8 @@ import time
 
 import numpy as np
 
+from emgflow.recordings import load
+
 from .procs import children_of, start_run, wait_for
 
 
@@ -52,6 +54,7 @@ def test_a_restarted_source_continues_its_stream(tmp_path):
           source: {type: pulse, params: {rate: 100, samples: 2, channels: 2}, restart: on-failure, restart_delay_s: 0.1}
           rms: {type: rms, inputs: {in: source.out}, params: {window: 4, step: 2}}
           rec: {type: npz, inputs: {in: rms.out}, params: {path: rms.npz, flush_s: 0.2}}
+          raw: {type: npz, inputs: {in: source.out}, params: {path: raw.npz, flush_s: 0.2}}
         """, victim="source", record="rms.npz")
     port = nodes["rms"]["in"]["in"]
     assert port["restarts"] == 1 and port["gaps"] == 0
@@ -59,6 +62,9 @@ def test_a_restarted_source_continues_its_stream(tmp_path):
     counters = nodes["rms"]["counters"]
     assert counters.get("in.gap") == port["lost_rows"]
     assert "in.duplicate" not in counters and "in.overlap" not in counters
+    raw = nodes["raw"]["in"]["in"]  # a recorder of the restarted stream marks the gap in its file
+    (row, jump), = load(tmp_path / "raw.npz").meta["gaps"]["emg"]
+    assert raw["restarts"] == 1 and jump == raw["lost_rows"] > 0 and 0 < row < raw["received"] * 2
 
 
 def test_a_restarted_inner_node_continues_its_stream(tmp_path, data_dir):
