@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Mapping
 
 import numpy as np
-from scipy.special import softmax
 
 from emgflow.message import Msg, StreamInfo
 from emgflow.ml.served import ServedNode
@@ -45,8 +44,15 @@ class Classify(ServedNode):
         rows, start = accepted
         run = self.served.run
         logits = np.concatenate([run(rows[i:i + 1]) for i in range(len(rows))])  # batch 1, as warmed up
-        proba = softmax(logits, axis=1).astype(np.float32, copy=False)
+        proba = _softmax(logits).astype(np.float32, copy=False)
         classes = proba.argmax(axis=1).astype(np.int64)[:, None]
         meta = {**msg.meta, **self._meta}
         return {"out": msg.replace(data=classes, start=start, meta=meta, trace=list(msg.trace)),
                 "proba": msg.replace(data=proba, start=start, meta=dict(meta), trace=list(msg.trace))}
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, shifted by each row's maximum (what scipy.special.softmax does; no scipy
+    import for a serving process)."""
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)

@@ -70,7 +70,7 @@ def test_a_plugin_that_fails_to_import_is_reported(tmp_path):
     assert "g.yaml:2:" in checked.stderr and "broken_plugin_mod:Broken" in checked.stderr and "needs libfoo" in checked.stderr
 
 
-@pytest.mark.parametrize("kind", ["relay", "rms", "npz", "replay", "hand_udp", "vote"])
+@pytest.mark.parametrize("kind", ["relay", "rms", "npz", "replay", "hand_udp", "vote", "classify", "regress", "emgrec"])
 def test_a_node_process_imports_its_own_node_and_the_core_only(kind, tmp_path):
     """What a node process imports: the runner, the core and its node's module, no heavy library."""
     code = textwrap.dedent(f"""
