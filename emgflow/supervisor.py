@@ -152,7 +152,9 @@ class Supervisor:
         kind = msg["t"]
         if kind == control.HB:
             for nid, stats in msg["stats"].items():
-                self.procs[self._member(p, {"node": nid})].stats = dict(stats)
+                node = self.procs[self._member(p, {"node": nid})]
+                if node.state != "done":  # beats use their own socket: one may land after the final figures
+                    node.stats = dict(stats)
             self._report_stalls(p, dict(msg.get("stalled", {})))
             p.refused = self._note_refused(p.spec.name, p.refused, int(msg.get("refused", 0)))
         elif kind == control.READY:
