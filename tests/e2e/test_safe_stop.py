@@ -147,7 +147,7 @@ def test_hand_serial_ends_safe_when_the_supervisor_is_killed(tmp_path, data_dir,
                 stream += os.read(master, 4096)
         time.sleep(1.5)  # the hand closes on movement 1's grip
         run.kill()
-        run.wait(timeout=30)
+        _, err = run.communicate(timeout=30)
         end = time.monotonic() + 5
         while time.monotonic() < end:
             if select.select([master], [], [], 0.2)[0]:
@@ -164,4 +164,4 @@ def test_hand_serial_ends_safe_when_the_supervisor_is_killed(tmp_path, data_dir,
             last[int(f[1:])] = int(p[1:])
             away = away or abs(last[int(f[1:])] - safe[int(f[1:])]) > 10
     assert away, "the hand never held a grip"
-    assert [last[f] for f in range(5)] == safe
+    assert [last[f] for f in range(5)] == safe, err
