@@ -9,6 +9,7 @@ class Relay(Node):
     """Forward each message unchanged; measures a hop's cost with no work in it."""
 
     kind = "relay"
+    accepts_nonfinite = True  # it keeps no state: whatever it forwards is checked where it is used
     in_ = In(help="any stream")
     out = Out(help="the same stream")
 
