@@ -20,6 +20,7 @@ from .procs import alive, children_of, start_run, wait_for
 from .test_runtime import CRASHY
 
 SAFE = MODELS["brunel"].grip("rest")
+SO_RCVBUFFORCE = 33  # Linux: SO_RCVBUF past rmem_max, for root (Python's socket module does not name it)
 
 
 class UdpHand:
@@ -27,6 +28,10 @@ class UdpHand:
 
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:  # room for seconds of datagrams: a listener starved on a busy machine must not lose the last
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20)
+        except OSError:  # not root
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.1)
         self.got: list[tuple[float, dict]] = []
@@ -137,24 +142,32 @@ def test_hand_serial_ends_safe_when_the_supervisor_is_killed(tmp_path, data_dir,
     """A serial hand (Brunel protocol on a pty): its last line for every finger is the safe pose."""
     monkeypatch.setenv("EMGFLOW_DATA", str(data_dir))
     master, slave = os.openpty()
+    chunks: list[bytes] = []
+    done = threading.Event()
+
+    def device() -> None:  # the hand: reads all the time (a pty holds only a few kB; a full one blocks writes)
+        while not done.is_set():
+            if select.select([master], [], [], 0.1)[0]:
+                chunks.append(os.read(master, 4096))
+
+    reader = threading.Thread(target=device, daemon=True)
+    reader.start()
     try:
         run = start_run(graph(tmp_path, f"hand_serial, params: {{gestures: ninapro-e1, protocol: brunel, "
                                         f"port: {os.ttyname(slave)}}}"))
-        stream = b""
-        deadline = time.monotonic() + 60
-        while b"F0 P" not in stream and time.monotonic() < deadline:
-            if select.select([master], [], [], 0.1)[0]:
-                stream += os.read(master, 4096)
+        assert wait_for(lambda: b"F0 P" in b"".join(chunks), 60)
         time.sleep(1.5)  # the hand closes on movement 1's grip
+        kids = children_of(run.pid)
         run.kill()
         _, err = run.communicate(timeout=30)
-        end = time.monotonic() + 5
-        while time.monotonic() < end:
-            if select.select([master], [], [], 0.2)[0]:
-                stream += os.read(master, 4096)
+        assert wait_for(lambda: not [k for k in kids if alive(k)], 10), "node processes outlived the supervisor"
+        time.sleep(0.3)
     finally:
+        done.set()
+        reader.join()
         os.close(master)
         os.close(slave)
+    stream = b"".join(chunks)
     safe = list(np.round(SAFE * 100).astype(int))
     last: dict[int, int] = {}
     away = False
