@@ -256,7 +256,10 @@ def test_db5_gestures_embedded_decides_like_the_full_graph(tmp_path, data_dir):
     hands = {name: socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for name in ("hand", "hand_angles")}
     received: dict[str, list] = {name: [] for name in hands}
     for sock in hands.values():
-        sock.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)  # SO_RCVBUFFORCE (root): a busy machine loses nothing
+        try:  # SO_RCVBUFFORCE (root; else as much as allowed): a listener starved on a busy machine loses nothing
+            sock.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
         sock.bind(("127.0.0.1", 0))
         sock.settimeout(0.2)
 
