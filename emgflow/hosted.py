@@ -138,7 +138,7 @@ class Hosted:
         mine = Msg(data, msg.rate, msg.start, msg.t_acq, msg.seq, dict(msg.meta), msg.trace)
         if self._valid(port, mine):
             self.publish(self.call(self.handlers[port], mine), rx)
-        self._account(self.inputs[port], msg, rx)  # the producer's header: ``mine`` may be sent on as it is
+        self._account(self.inputs[port], msg.seq, msg.end, msg.t_acq, msg.trace, rx)
 
     def receive(self, port: str, block: bool = False) -> None:
         """Handle what is waiting on one socket input: for "all", one message, processed and sent
@@ -169,15 +169,16 @@ class Hosted:
                 self.malformed += 1
                 self.bad_reasons["start"] += 1
                 continue
+            # the header as received: a pass-through node may send this very message on, renumbered
+            seq, end, t_acq, trace = msg.seq, msg.end, msg.t_acq, msg.trace
             if not self._valid(port, msg):
-                self._account(st, msg, rx)
+                self._account(st, seq, end, t_acq, trace, rx)
                 continue
-            if not latest:  # latency first; the header is noted before a pass-through node sends it on
-                header = Msg(msg.data, msg.rate, msg.start, msg.t_acq, msg.seq, trace=msg.trace)
+            if not latest:  # latency first: bookkeeping after the node's outputs are sent
                 self.publish(self.call(self.handlers[port], msg), rx)
-                self._account(st, header, rx)
+                self._account(st, seq, end, t_acq, trace, rx)
                 return
-            self._account(st, msg, rx)
+            self._account(st, seq, end, t_acq, trace, rx)
             st.pending.append((msg, rx))
             if len(st.pending) > st.queue:
                 st.pending.popleft()
@@ -200,8 +201,7 @@ class Hosted:
             return
         lost = 0
         if msg.rate > 0 and msg.t_acq and st.last_t_acq:
-            rows = len(msg.data) if msg.data.ndim else 1
-            lost = max(0, round((msg.t_acq - st.last_t_acq) / 1e9 * msg.rate) - rows)
+            lost = max(0, round((msg.t_acq - st.last_t_acq) / 1e9 * msg.rate) - (msg.end - msg.start))
         st.lost_rows += lost
         st.shift = st.last_end + lost - msg.start
 
@@ -212,9 +212,8 @@ class Hosted:
         ``start = 10**12`` would make every later good frame look like a repeat."""
         if st.last_seq is None or msg.start <= st.last_end or not (msg.rate > 0 and msg.t_acq and st.last_t_acq):
             return True
-        rows = len(msg.data) if msg.data.ndim else 1
         elapsed = max(0.0, (msg.t_acq - st.last_t_acq) / 1e9)
-        return msg.start - st.last_end <= msg.rate * (2 * elapsed + 1) + 10 * rows
+        return msg.start - st.last_end <= msg.rate * (2 * elapsed + 1) + 10 * (msg.end - msg.start)
 
     def _valid(self, port: str, msg: Msg) -> bool:
         """NaN or infinity in a float payload (or the rate) never reaches a node that did not ask for
@@ -230,15 +229,16 @@ class Hosted:
                                   self.name, port)
         return False
 
-    def _account(self, st: InputState, msg: Msg, rx: int) -> None:
+    def _account(self, st: InputState, seq: int, end: int, t_acq: int, trace: list, rx: int) -> None:
+        """Counts and latency of one received message, from its header as it arrived."""
         self.first_rx_ns = self.first_rx_ns or rx
         st.received += 1
-        if st.last_seq is not None and msg.seq != st.last_seq + 1:
+        if st.last_seq is not None and seq != st.last_seq + 1:
             st.gaps += 1
-        st.last_seq = msg.seq
-        st.last_end, st.last_t_acq = msg.end, msg.t_acq
-        if msg.trace:
-            self.latency.add(msg.trace, rx)
+        st.last_seq = seq
+        st.last_end, st.last_t_acq = end, t_acq
+        if trace:
+            self.latency.add(trace, rx)
 
     # --- end of stream ---------------------------------------------------------------------------
     def end(self, port: str) -> None:
