@@ -41,52 +41,66 @@ def ray_processes() -> set[int]:
 
 
 @pytest.fixture(scope="module")
-def sweeps(tmp_path_factory, data_dir):
-    """The same jobs run one after another here and as tasks of a local Ray of two CPUs."""
-    pytest.importorskip("ray")
-    local, ray_out = tmp_path_factory.mktemp("local"), tmp_path_factory.mktemp("ray")
+def local_sweep(tmp_path_factory, data_dir) -> Path:
+    """The jobs run one after another in this process."""
+    out = tmp_path_factory.mktemp("local")
     with LocalExecutor(cpus=1) as where:
-        run_sweep(JOBS, local, where)
+        run_sweep(JOBS, out, where)
+    return out
+
+
+@pytest.fixture(scope="module")
+def ray_sweep(tmp_path_factory, data_dir) -> tuple[Path, set[int]]:
+    """The jobs run as tasks of a local Ray of two CPUs; also the pids of the processes Ray started."""
+    pytest.importorskip("ray")
+    out = tmp_path_factory.mktemp("ray")
     before, seen = ray_processes(), set()
     with RayExecutor(cpus=1, local_cpus=2) as where:
-        run_sweep(JOBS, ray_out, where, on_done=lambda result: seen.update(ray_processes()))
-    return {"local": local, "ray": ray_out, "started": seen - before}
+        run_sweep(JOBS, out, where, on_done=lambda result: seen.update(ray_processes()))
+    return out, seen - before
 
 
-def test_ray_and_one_after_another_give_the_same_table(sweeps) -> None:
-    local, ray_out = summarize(sweeps["local"]), summarize(sweeps["ray"])
+@pytest.fixture(params=["local", "ray"])
+def swept(request) -> Path:
+    """Each sweep's results folder in turn."""
+    if request.param == "local":
+        return request.getfixturevalue("local_sweep")
+    return request.getfixturevalue("ray_sweep")[0]
+
+
+def test_ray_and_one_after_another_give_the_same_table(local_sweep, ray_sweep) -> None:
+    local, ray_out = summarize(local_sweep), summarize(ray_sweep[0])
     assert set(local["groups"]) == {"grip/lstm/fast_b", "grip/lstm/fast_b/adapted", "libemg/lstm_cnn/improved"}
     assert local == ray_out
-    assert (sweeps["local"] / "summary.md").read_text() == (sweeps["ray"] / "summary.md").read_text()
+    assert (local_sweep / "summary.md").read_text() == (ray_sweep[0] / "summary.md").read_text()
     for job in JOBS:
-        a, b = (json.loads(result_path(sweeps[k], job.name).read_text()) for k in ("local", "ray"))
-        assert a.get("metrics") == b.get("metrics")
+        a, b = (json.loads(result_path(out, job.name).read_text()) for out in (local_sweep, ray_sweep[0]))
+        assert a.get("metrics") == b.get("metrics") and ("error" in a) == ("error" in b)
 
 
-def test_ray_is_shut_down_afterwards(sweeps) -> None:
-    assert sweeps["started"]  # the check below can fail: Ray did start processes of its own
-    assert not sweeps["started"] & ray_processes()
+def test_ray_is_shut_down_afterwards(ray_sweep) -> None:
+    started = ray_sweep[1]
+    assert started  # the check below can fail: Ray did start processes of its own
+    assert not started & ray_processes()
 
 
-def test_an_adapted_job_starts_from_the_model_its_sweep_saved(sweeps) -> None:
-    for k in ("local", "ray"):
-        ckpt = checkpoint.load(sweeps[k] / "ckpt" / "grip-v2-lstm-adapted.pt")
-        assert ckpt["data"]["init"]["path"] == os.path.join("ckpt", "grip-v2-lstm.pt")
-        assert ckpt["seed"] == 1
+def test_an_adapted_job_starts_from_the_model_its_sweep_saved(swept) -> None:
+    ckpt = checkpoint.load(swept / "ckpt" / "grip-v2-lstm-adapted.pt")
+    assert ckpt["data"]["init"]["path"] == os.path.join("ckpt", "grip-v2-lstm.pt")
+    assert ckpt["seed"] == 1
 
 
-def test_a_failed_job_keeps_its_traceback_and_the_others_finish(sweeps) -> None:
-    for k in ("local", "ray"):
-        failed = json.loads(result_path(sweeps[k], "grip-nobody-lstm").read_text())
-        assert failed["error"].startswith("Traceback") and "grip has no subject 'nobody'" in failed["error"]
-        after = json.loads(result_path(sweeps[k], "grip-v2-lstm-from-nobody").read_text())
-        assert after["error"] == "it starts from job grip-nobody-lstm, which failed"
-        assert finished(sweeps[k]) == {j.name for j in JOBS} - FAILING
-        assert sorted(summarize(sweeps[k])["errors"]) == sorted(FAILING)
+def test_a_failed_job_keeps_its_traceback_and_the_others_finish(swept) -> None:
+    failed = json.loads(result_path(swept, "grip-nobody-lstm").read_text())
+    assert failed["error"].startswith("Traceback") and "grip has no subject 'nobody'" in failed["error"]
+    after = json.loads(result_path(swept, "grip-v2-lstm-from-nobody").read_text())
+    assert after["error"] == "it starts from job grip-nobody-lstm, which failed"
+    assert finished(swept) == {j.name for j in JOBS} - FAILING
+    assert sorted(summarize(swept)["errors"]) == sorted(FAILING)
 
 
-def test_a_rerun_skips_the_finished_jobs_and_retries_the_failed(sweeps) -> None:
-    out = sweeps["local"]
+def test_a_rerun_skips_the_finished_jobs_and_retries_the_failed(local_sweep) -> None:
+    out = local_sweep
     kept = {j.name: result_path(out, j.name).read_bytes() for j in JOBS if j.name not in FAILING}
     assert {j.name for j in pending(JOBS, out)} == FAILING
     with LocalExecutor() as where:
