@@ -32,7 +32,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from emgflow.ml.sweep import Executor, Job, LocalExecutor, RayExecutor, Result, pending, run_sweep
+from emgflow.ml.sweep import Executor, Job, LocalExecutor, RayExecutor, Result, SweepError, pending, run_sweep
 from emgflow.ml.sweep_summary import group, summarize
 
 
@@ -97,7 +97,7 @@ def executor(args: argparse.Namespace) -> Executor:
     """Where the jobs run, as the flags say."""
     if args.executor == "local":
         if args.address or args.ray_cpus:
-            sys.exit("--address and --ray-cpus apply to --executor ray")
+            raise SweepError("--address and --ray-cpus apply to --executor ray")
         return LocalExecutor(args.cpus)
     return RayExecutor(args.cpus, args.address, args.ray_cpus)
 
@@ -140,16 +140,19 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out)
     (out / "jobs").mkdir(parents=True, exist_ok=True)
-    if not args.summarize:
-        seeds = tuple(int(k) for k in args.seeds.split(","))
-        selected = [j for j in jobs(args.quick, seeds) if re.search(args.only, j.name)]
-        todo = pending(selected, out)
-        print(f"{len(todo)} jobs to run, {len(selected) - len(todo)} finished ones skipped; {args.executor}, "
-              f"{args.cpus} CPU(s) per job (pid {os.getpid()})", flush=True)
-        if todo:
-            with executor(args) as where:
-                run(todo, out, where)
-    summary = summarize(out)
+    try:
+        if not args.summarize:
+            seeds = tuple(int(k) for k in args.seeds.split(","))
+            selected = [j for j in jobs(args.quick, seeds) if re.search(args.only, j.name)]
+            todo = pending(selected, out)
+            print(f"{len(todo)} jobs to run, {len(selected) - len(todo)} finished ones skipped; {args.executor}, "
+                  f"{args.cpus} CPU(s) per job (pid {os.getpid()})", flush=True)
+            if todo:
+                with executor(args) as where:
+                    run(todo, out, where)
+        summary = summarize(out)
+    except SweepError as exc:  # a results folder or a job list that cannot run: the message says why
+        sys.exit(f"train_all: {exc}")
     print((out / "summary.md").read_text())
     sys.exit(1 if summary["errors"] else 0)
 

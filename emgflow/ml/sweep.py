@@ -201,8 +201,10 @@ class RayExecutor(Executor):
         self._task: Any = None  # ``attempt`` as a Ray remote function, once Ray runs
 
     def __enter__(self) -> RayExecutor:
-        import ray
-
+        try:
+            import ray
+        except ImportError:
+            raise SweepError("running jobs on Ray needs Ray: pip install 'emgflow-rt[ray]'") from None
         if self.address:
             ray.init(address=self.address)
         else:  # "local": always a new instance, never a cluster that happens to run on this machine
