@@ -1,6 +1,8 @@
 """Full training runs for both seed models and their baselines; writes runs/ and a summary.
 
-    nice -n 10 python bench/train_all.py --out runs/train_all --workers 2 --threads 1
+    nice -n 10 python bench/train_all.py --out runs/train_all                     # one job after another
+    python bench/train_all.py --out runs/train_all --executor ray --cpus 1        # local Ray, all cores
+    python bench/train_all.py --out runs/train_all --executor ray --address HOST:6379  # a Ray cluster
 
 Jobs (in priority order): DB1 exercise 1, all 10 subjects: model A (improved recipe), model A
 (paper recipe), LDA and RF, and on 5 subjects the CNN and LSTM-CNN-without-WP baselines;
@@ -13,31 +15,29 @@ same four on force.
 ``--seeds 0,1,2`` trains every model job once per seed (the baselines are deterministic); the
 summary then averages each subject's seeds first and reports the spread over seeds beside the
 spread over subjects, so one lucky seed cannot carry a table.
-Each job writes ``<out>/jobs/<name>.json`` (metrics without the big arrays) and its checkpoint
-``<out>/ckpt/<name>.pt``; a job whose JSON exists is skipped, so a rerun
-resumes. ``<out>/summary.json`` and ``summary.md`` hold mean +- SD per (dataset, model).
+Each finished job writes ``<out>/jobs/<name>.json`` (metrics without the big arrays) and its
+checkpoint ``<out>/ckpt/<name>.pt`` (``emgflow.ml.sweep``); a rerun skips every job that succeeded
+and runs the failed ones again. ``<out>/summary.json`` and ``summary.md`` hold mean +- SD per
+(dataset, model), the same for either executor.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import multiprocessing as mp
 import os
 import re
 import sys
-import time
-import traceback
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-DROP = ("predictions", "rows", "trace", "confusion", "vote_confusion")
+from emgflow.ml.sweep import Executor, Job, LocalExecutor, RayExecutor, Result, SweepError, pending, run_sweep
+from emgflow.ml.sweep_summary import group, summarize
 
 
-def jobs(quick: bool, seeds: tuple[int, ...] = (0,)) -> list[dict[str, Any]]:
-    """Every job as a plain dict; ``quick`` keeps one subject per group (to check the script);
+def jobs(quick: bool, seeds: tuple[int, ...] = (0,)) -> list[Job]:
+    """Every job, each after the one it starts from; ``quick`` keeps one subject per group (to check the script);
     model jobs repeat for each of ``seeds``."""
     db1 = (1, 2, 3, 4, 7, 8, 9, 10, 11, 12)
     cote = tuple(f"Female{i}" for i in range(10)) + tuple(f"Male{i}" for i in range(12))
@@ -80,9 +80,7 @@ def jobs(quick: bool, seeds: tuple[int, ...] = (0,)) -> list[dict[str, Any]]:
         out.append({"kind": "reg_baselines", "dataset": "grip", "subject": s})
     out = [{**job, "seed": k} if job["kind"] == "model" else job
            for job in out for k in (seeds if job["kind"] == "model" else seeds[:1])]
-    for job in out:
-        job["name"] = job_name(job)
-    return out
+    return [Job.from_dict({**job, "name": job_name(job)}) for job in out]
 
 
 DB5_POOL = (4, 7, 8, 9)  # DB5 subjects never evaluated here: the cross-subject model's training pool
@@ -95,129 +93,45 @@ def job_name(job: dict[str, Any]) -> str:
     return f"{job['dataset']}-s{job['subject']}-{group(job).split('/', 1)[1].replace('/', '-')}{seed}"
 
 
-def group(job: dict[str, Any]) -> str:
-    """The summary row a model job belongs to: dataset/model/recipe, plus how it was trained."""
-    model = job["model"] + ("_emg" if job.get("wp") is False else "")
-    how = ("/cross" if job["kind"] == "pretrain" else "") + ("/adapted" if job.get("init") else "")
-    return f"{job['dataset']}/{model}/{job['recipe']}{how}"
+def executor(args: argparse.Namespace) -> Executor:
+    """Where the jobs run, as the flags say."""
+    if args.executor == "local":
+        if args.address or args.ray_cpus:
+            raise SweepError("--address and --ray-cpus apply to --executor ray")
+        return LocalExecutor(args.cpus)
+    return RayExecutor(args.cpus, args.address, args.ray_cpus)
 
 
-def run_job(job: dict[str, Any], out: Path, threads: int) -> dict[str, Any]:
-    import torch
-
-    from emgflow.ml import checkpoint
-    from emgflow.ml.baselines import run_baselines, run_regression_baselines
-    from emgflow.ml.config import TrainConfig
-    from emgflow.ml.datasets import dataset, load_subject
-    from emgflow.ml.models import default_pipeline
-    from emgflow.ml.train import train_model
-
-    torch.set_num_threads(threads)
-    t0 = time.perf_counter()
-    result: dict[str, Any] = {**job}
-    if job["kind"] in ("baselines", "reg_baselines"):
-        spec = dataset(job["dataset"])
-        subj = load_subject(spec, job["subject"])
-        if job["kind"] == "baselines":
-            pipe = default_pipeline(spec, "cnn", rate=subj.rate, paper=False, highpass=job.get("highpass"))
-            scores = run_baselines(subj, pipe)
-        else:
-            scores = run_regression_baselines(subj, default_pipeline(spec, "convlstm", rate=subj.rate, paper=False))
-        result["metrics"] = {k: {m: v for m, v in met.items() if m not in DROP} for k, met in scores.items()}
-    else:
-        cross = job["kind"] == "pretrain"
-        ckpt = train_model(TrainConfig(
-            job["model"], job["dataset"], job["subject"], recipe=job["recipe"], refit=False if cross else None,
-            mode="cross" if cross else "subject", train_subjects=job.get("train_subjects"), wp=job.get("wp", True),
-            highpass=job.get("highpass"), seed=job.get("seed", 0), threads=threads, device="cpu",
-            init=out / "ckpt" / f"{job['init']}.pt" if job.get("init") else None))
-        checkpoint.save(ckpt, out / "ckpt" / f"{job['name']}.pt")
-        result["metrics"] = {k: v for k, v in ckpt["metrics"].items() if k not in DROP}
-        result["epochs_run"] = len(ckpt["history"])
-        result["best_epoch"] = max((h["epoch"] for h in ckpt["history"] if h.get("best") and not h.get("refit")),
-                                   default=None)
-    result["seconds"] = time.perf_counter() - t0
-    return result
+def line(result: Result) -> str:
+    """One finished job: its name and time, or the last line of its traceback (the whole is in its file)."""
+    if "error" in result:
+        return f"{result['name']}: ERROR {result['error'].strip().splitlines()[-1]}"
+    return f"{result['name']}: done ({result['seconds']:.0f} s)"
 
 
-def _worker(job: dict[str, Any], out: str, threads: int) -> str:
-    path = Path(out) / "jobs" / f"{job['name']}.json"
-    try:
-        result = run_job(job, Path(out), threads)
-    except Exception:  # one failed job must not stop the others; its traceback is kept
-        result = {**job, "error": traceback.format_exc()}
-    path.write_text(json.dumps(result, indent=1))
-    return f"{job['name']}: {'ERROR' if 'error' in result else 'done'} ({result.get('seconds', 0):.0f} s)"
+def run(todo: list[Job], out: Path, where: Executor) -> None:
+    """Run ``todo`` with a progress bar over jobs (done / total, elapsed, ETA) and a line per job."""
+    columns = (TextColumn("jobs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+               TimeRemainingColumn())
+    with Progress(*columns) as bar:
+        task = bar.add_task("jobs", total=len(todo))
 
+        def done(result: Result) -> None:
+            bar.console.print(line(result))
+            bar.advance(task)
 
-def _stats(values: list[float]) -> dict[str, float]:
-    a = np.asarray(values, dtype=float)
-    return {"mean": float(a.mean()), "sd": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "n": int(len(a))}
-
-
-def summarize(out: Path) -> dict[str, Any]:
-    """Mean +- SD per (dataset, model): accuracies for classifiers, CC / RMSE / NRMSE for regressors.
-
-    Each subject counts once: its seeds are averaged first; ``seed_sd`` is the mean over subjects
-    of the SD over that subject's seeds (present where a subject has several seeds).
-    """
-    runs: dict[str, dict[str, list[dict[str, float]]]] = {}  # key -> subject -> one row per seed
-    errors = []
-    for f in sorted((out / "jobs").glob("*.json")):
-        r = json.loads(f.read_text())
-        if "error" in r:
-            errors.append(r["name"])
-            continue
-        if r["kind"] in ("baselines", "reg_baselines"):
-            entries = {f"{r['dataset']}/{name}": m for name, m in r["metrics"].items()}
-        else:
-            entries = {group(r): r["metrics"]}
-        for key, m in entries.items():
-            keys = ("train_acc", "test_acc", "vote_acc", "top3_acc") if "test_acc" in m else ("cc", "rmse", "nrmse")
-            row = {k: m[k] for k in keys}
-            if "smoothed3" in m:
-                row["cc_smoothed3"] = m["smoothed3"]["cc"]
-                row["nrmse_smoothed3"] = m["smoothed3"]["nrmse"]
-            runs.setdefault(key, {}).setdefault(str(r["subject"]), []).append(row)
-    groups: dict[str, dict[str, dict[str, float]]] = {}
-    per_subject: dict[str, dict[str, dict[str, float]]] = {}
-    for key, subjects in runs.items():
-        per_subject[key] = {s: {k: float(np.mean([row[k] for row in rows])) for k in rows[0]}
-                            for s, rows in subjects.items()}
-        metrics = next(iter(per_subject[key].values()))
-        groups[key] = {k: _stats([row[k] for row in per_subject[key].values()]) for k in metrics}
-        for k, st in groups[key].items():
-            st["seeds"] = max(len(rows) for rows in subjects.values())
-            if st["seeds"] > 1:
-                st["seed_sd"] = float(np.mean([np.std([row[k] for row in rows], ddof=1)
-                                               for rows in subjects.values() if len(rows) > 1]))
-    summary = {"groups": groups, "per_subject": per_subject, "errors": errors}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    lines = ["| dataset / model / recipe | subjects x seeds | metrics (mean ± SD over subjects; SD over seeds) |",
-             "|---|---|---|"]
-    for key, g in groups.items():
-        first = next(iter(g.values()))
-        cells = ", ".join(f"{m} {st['mean']:.3f} ± {st['sd']:.3f}" + (f" (seeds ± {st['seed_sd']:.3f})"
-                                                                      if "seed_sd" in st else "")
-                          for m, st in g.items())
-        lines.append(f"| {key} | {first['n']} x {first['seeds']} | {cells} |")
-    lines += ["", "Per subject, mean over its seeds (classifiers: per-window / vote accuracy; regressors: CC / NRMSE):",
-              ""]
-    for key, rows in per_subject.items():
-        a, b = ("test_acc", "vote_acc") if "test_acc" in next(iter(rows.values())) else ("cc", "nrmse")
-        cells = ", ".join(f"{s}: {r[a]:.3f}/{r[b]:.3f}" for s, r in rows.items())
-        lines.append(f"- {key}: {cells}")
-    if errors:
-        lines.append(f"\nFailed jobs: {', '.join(errors)}")
-    (out / "summary.md").write_text("\n".join(lines) + "\n")
-    return summary
+        run_sweep(todo, out, where, done)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/train_all", help="results folder")
-    ap.add_argument("--workers", type=int, default=2, help="parallel training processes")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    ap.add_argument("--executor", choices=("local", "ray"), default="local",
+                    help="local: one job after another in this process; ray: jobs side by side as Ray tasks "
+                         "(pip install emgflow-rt[ray])")
+    ap.add_argument("--cpus", type=int, default=1, help="CPUs (torch threads) per job")
+    ap.add_argument("--address", help="ray: an existing cluster (default: a new local Ray, shut down at the end)")
+    ap.add_argument("--ray-cpus", type=int, help="ray: CPUs of the new local Ray (default: all of this machine)")
     ap.add_argument("--quick", action="store_true", help="one subject per group")
     ap.add_argument("--seeds", default="0", help="comma-separated training seeds for every model job, e.g. 0,1,2")
     ap.add_argument("--only", default="", help="run only jobs whose name matches this regular expression "
@@ -226,24 +140,21 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out)
     (out / "jobs").mkdir(parents=True, exist_ok=True)
-    if not args.summarize:
-        seeds = tuple(int(k) for k in args.seeds.split(","))
-        todo = [j for j in jobs(args.quick, seeds) if re.search(args.only, j["name"])
-                and not (out / "jobs" / f"{j['name']}.json").exists()]
-        print(f"{len(todo)} jobs, {args.workers} workers x {args.threads} threads (pid {os.getpid()})", flush=True)
-        t0 = time.perf_counter()
-        for adapted in (False, True):  # adapted jobs start from checkpoints the first round writes
-            with mp.get_context("spawn").Pool(args.workers, maxtasksperchild=1) as pool:
-                round_ = [(j, str(out), args.threads) for j in todo if bool(j.get("init")) == adapted]
-                for line in pool.imap_unordered(_star, round_):
-                    print(f"[{time.perf_counter() - t0:6.0f} s] {line}", flush=True)
-    summary = summarize(out)
+    try:
+        if not args.summarize:
+            seeds = tuple(int(k) for k in args.seeds.split(","))
+            selected = [j for j in jobs(args.quick, seeds) if re.search(args.only, j.name)]
+            todo = pending(selected, out)
+            print(f"{len(todo)} jobs to run, {len(selected) - len(todo)} finished ones skipped; {args.executor}, "
+                  f"{args.cpus} CPU(s) per job (pid {os.getpid()})", flush=True)
+            if todo:
+                with executor(args) as where:
+                    run(todo, out, where)
+        summary = summarize(out)
+    except SweepError as exc:  # a results folder or a job list that cannot run: the message says why
+        sys.exit(f"train_all: {exc}")
     print((out / "summary.md").read_text())
     sys.exit(1 if summary["errors"] else 0)
-
-
-def _star(args: tuple[dict[str, Any], str, int]) -> str:
-    return _worker(*args)
 
 
 if __name__ == "__main__":
