@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import math
-import time
 import traceback
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .clocksync import now_ns  # bound to time.monotonic_ns itself: this path runs on cold caches
 from .codec import MalformedFrame, decode
 from .contract import NodeRuntime
 from .message import Msg
@@ -26,7 +26,6 @@ from .node import Node
 from .trace import LatencyLog
 from .transport import Publisher, Subscriber
 
-now_ns = time.monotonic_ns  # message.now_ns without the wrapper call: this path runs on cold caches
 _EMPTY = np.zeros((0,), np.float32)  # the end-of-stream marker's payload
 
 
