@@ -27,10 +27,9 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-import msgpack
 import numpy as np
 
-from .control import CLOCK, ControlError, unpack
+from .control import CLOCK, ControlError
 
 SKEW_ENV, DRIFT_ENV = "EMGFLOW_CLOCK_SKEW_NS", "EMGFLOW_CLOCK_DRIFT_PPM"
 MAX_DRIFT = 100e-6
@@ -193,25 +192,3 @@ class Tracker:
 def _rtt(ex: Exchange) -> int:
     return ex.rtt_ns
 
-
-def serve(endpoint: str) -> None:
-    """Answer clock requests on a ROUTER bound to ``endpoint`` until killed, printing the bound
-    address first: to measure a link without an agent (``python -m emgflow.clocksync tcp://*:0``)."""
-    import zmq  # here, not above: every process imports this module for ``now_ns``
-
-    sock = zmq.Context.instance().socket(zmq.ROUTER)
-    sock.bind(endpoint)
-    print(sock.getsockopt(zmq.LAST_ENDPOINT).decode(), flush=True)
-    while True:
-        peer, frame = sock.recv_multipart()[:2]
-        try:
-            reply = answer(unpack(frame, frozenset({CLOCK})))
-        except ControlError:
-            continue  # not a clock request: nothing to answer
-        sock.send_multipart([peer, msgpack.packb(reply)])
-
-
-if __name__ == "__main__":
-    import sys
-
-    serve(sys.argv[1] if len(sys.argv) > 1 else "tcp://127.0.0.1:0")
