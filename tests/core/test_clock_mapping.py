@@ -54,6 +54,12 @@ def test_stamps_from_another_host_are_mapped_onto_ours(tmp_path):
         # the relay's own figure spans both hosts on one clock: the hop from b, send to receive
         assert relay.relay.latency.e2e[1] == (rx - (b_sent - OFF)) / 1000
         assert relay.relay.inputs["in"].unmapped == 1 and relay.relay.stats()["in"]["in"]["unmapped"] == 1
+
+        # acquired before our clock's zero (b's clock read under 3.7 s): unknown here, not negative
+        early = Msg(np.zeros((1, 2), np.float32), rate=200.0, start=2, t_acq=OFF - 5, seq=2, trace=[["source", 1, 2]])
+        relay.upstream.send_multipart(encode(b"source.out", early))
+        relay.pump(received=3)
+        assert relayed(relay).t_acq == 0
     finally:
         relay.close()
 
