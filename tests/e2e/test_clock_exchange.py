@@ -48,4 +48,4 @@ def test_recovers_an_injected_offset_over_real_sockets():
     assert tracker.samples == 400 and not tracker.refused
     assert abs(tracker.offset_ns - injected) <= tracker.uncertainty_ns
     assert tracker.uncertainty_ns < 2_000_000  # a loopback round trip, not a vacuous bound
-    assert tracker.drift_ppm == pytest.approx(DRIFT_PPM, abs=25)
+    assert tracker.drift_ppm == pytest.approx(DRIFT_PPM, abs=40)  # 2 s of a loaded loopback: found, roughly
