@@ -3,7 +3,8 @@
 Process -> supervisor: ``hb`` (per-node stats and stalls, from a thread of its own), ``ready`` (every hosted node set up, every consumer
 connected), ``done`` (one hosted node finished: final stats and latency), ``error`` (a hosted node raised:
 its name and traceback). Supervisor -> process: ``start``, ``stop`` (first the sources, then the rest),
-``exit`` (every consumer has finished: the process may close its sockets).
+``exit`` (every consumer has finished: the process may close its sockets), ``clock`` (``offsets``:
+host -> that host's clock minus this one's, in ns, for inputs from other hosts; see clocksync).
 Frames are msgpack maps ``{"t": kind, ...}``; anything else is refused with ``ControlError``.
 """
 
@@ -14,9 +15,9 @@ from typing import Any
 import msgpack
 
 HB, READY, DONE, ERROR = "hb", "ready", "done", "error"
-START, STOP, EXIT = "start", "stop", "exit"
+START, STOP, EXIT, CLOCK = "start", "stop", "exit", "clock"
 FROM_PROCESS = frozenset({HB, READY, DONE, ERROR})
-TO_PROCESS = frozenset({START, STOP, EXIT})
+TO_PROCESS = frozenset({START, STOP, EXIT, CLOCK})
 MAX_BYTES = 16 << 20  # a heartbeat with a latency export is far smaller; more is not ours
 BEAT = ":hb"          # the heartbeat thread's socket: the process name with this suffix
 

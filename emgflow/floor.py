@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 import msgpack
 import numpy as np
 import zmq
 
 from .clock import sleep_until
+from .clocksync import now_ns
 
 
 def _pub(ctx: zmq.Context, endpoint: str) -> zmq.Socket:
@@ -39,10 +39,10 @@ def source(out_ep: str, args: dict) -> None:
     pub = _pub(ctx, out_ep)
     data = np.zeros((args["samples"], args["channels"]), np.float32)
     period = int(1e9 / args["rate"])
-    t0 = time.monotonic_ns() + 50_000_000
+    t0 = now_ns() + 50_000_000
     for seq in range(args["count"]):
         sleep_until(t0 + seq * period)
-        header = msgpack.packb({"q": seq, "t": time.monotonic_ns(), "d": data.dtype.str, "s": data.shape})
+        header = msgpack.packb({"q": seq, "t": now_ns(), "d": data.dtype.str, "s": data.shape})
         pub.send_multipart([b"x", header, data], copy=False)
     pub.send_multipart([b"x", msgpack.packb({"q": -1}), b""])
     pub.close()
@@ -72,7 +72,7 @@ def sink(in_ep: str, out_file: str) -> None:
     latencies, seqs = [], []
     while True:
         _, raw, payload = sub.recv_multipart()
-        rx = time.monotonic_ns()
+        rx = now_ns()
         header = msgpack.unpackb(raw)
         if header["q"] < 0:
             break

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import math
-import time
 import traceback
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .clocksync import now_ns  # bound to time.monotonic_ns itself: this path runs on cold caches
 from .codec import MalformedFrame, decode
 from .contract import NodeRuntime
 from .message import Msg
@@ -26,7 +26,6 @@ from .node import Node
 from .trace import LatencyLog
 from .transport import Publisher, Subscriber
 
-now_ns = time.monotonic_ns  # message.now_ns without the wrapper call: this path runs on cold caches
 _EMPTY = np.zeros((0,), np.float32)  # the end-of-stream marker's payload
 
 
@@ -63,6 +62,9 @@ class InputState:
     last_end: int = 0
     last_t_acq: int = 0
     eos: bool = False
+    host: str = ""                  # the producer's host when not ours (InputSpec.host)
+    offset: int | None = None       # that host's clock minus ours (a ``clock`` control message)
+    unmapped: int = 0               # messages from that host taken before its offset was known
     pending: deque = field(default_factory=deque)
 
 
@@ -80,7 +82,7 @@ class Hosted:
         self.name = rt.name
         self.node: Node = load_class(rt.cls)(name=rt.name, **rt.params)
         self.outputs = {p: OutPort(Publisher(ctx, o)) for p, o in rt.outputs.items()}
-        self.inputs = {p: InputState(i.policy, i.queue, Subscriber(ctx, i)) for p, i in rt.inputs.items()}
+        self.inputs = {p: InputState(i.policy, i.queue, Subscriber(ctx, i), host=i.host) for p, i in rt.inputs.items()}
         self.inputs.update({p: InputState(self.node.inputs[p].policy, self.node.inputs[p].queue)
                             for p in rt.local_inputs})
         self.handlers = {p: self.node.handler(p) for p in self.inputs}
@@ -162,6 +164,8 @@ class Hosted:
                 continue
             if ended:
                 break  # nothing follows an end of stream; what is pending is handled first
+            if st.host:
+                self._onto_our_clock(st, msg)
             if msg.seq == 0 and st.last_seq is not None:
                 self._new_epoch(st, msg)
             msg.start += st.shift
@@ -188,6 +192,18 @@ class Hosted:
             self.publish(self.call(self.handlers[port], msg), rx)
         if ended:
             self.end(port)
+
+    @staticmethod
+    def _onto_our_clock(st: InputState, msg: Msg) -> None:
+        """A message from another host: its trace stamps and ``t_acq`` (all on its host's clock, as
+        every hop maps what it receives) onto this host's clock. A ``t_acq`` from before our clock's
+        zero reads 0, unknown; before the offset is known, stamps pass as they are and are counted."""
+        if st.offset is None:
+            st.unmapped += 1
+            return
+        off = st.offset
+        msg.t_acq = max(0, msg.t_acq - off) if msg.t_acq else 0
+        msg.trace = [[name, rx - off, tx - off] for name, rx, tx in msg.trace]
 
     @staticmethod
     def _new_epoch(st: InputState, msg: Msg) -> None:
@@ -263,7 +279,8 @@ class Hosted:
     def stats(self) -> dict[str, Any]:
         return {
             "in": {p: {"received": s.received, "dropped": s.dropped, "gaps": s.gaps, "nonfinite": s.nonfinite,
-                       "restarts": s.epochs, "lost_rows": s.lost_rows} for p, s in self.inputs.items()},
+                       "restarts": s.epochs, "lost_rows": s.lost_rows, "unmapped": s.unmapped}
+                   for p, s in self.inputs.items()},
             "sent": self.sent,
             "malformed": self.malformed,
             "malformed_reasons": dict(self.bad_reasons),

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, replace as _dc_replace
 from typing import Any
 
 import numpy as np
 
+from .clocksync import now_ns  # the runtime clock (clocksync: one clock across hosts)
 
-def now_ns() -> int:
-    """The runtime clock: CLOCK_MONOTONIC in ns, shared by every process on this host."""
-    return time.monotonic_ns()
+__all__ = ["Msg", "StreamInfo", "now_ns"]
 
 
 @dataclass(slots=True)

@@ -88,10 +88,13 @@ class Runner:
         if not self.control.poll(timeout_ms, zmq.POLLIN):
             return None
         try:
-            cmd = control.unpack(self.control.recv(), control.TO_PROCESS)["t"]
+            msg = control.unpack(self.control.recv(), control.TO_PROCESS)
+            if msg["t"] == control.CLOCK:
+                self.set_offsets(msg.get("offsets"))
         except control.ControlError:
             self.bad_control += 1
             return None
+        cmd = msg["t"]
         if cmd == control.STOP:  # the first stop ends the sources, so their end of stream flows down
             if any(t.is_alive() for t in self.threads) and not self.stop_sources.is_set():
                 self.stop_sources.set()
@@ -99,6 +102,17 @@ class Runner:
                 self.stop_sources.set()
                 self.stopping = True
         return cmd
+
+    def set_offsets(self, offsets: Any) -> None:
+        """Other hosts' clocks relative to ours (host -> its clock minus ours, ns): from now on the
+        stamps of every input from such a host are mapped onto this host's clock as they arrive."""
+        if type(offsets) is not dict or not all(type(h) is str and type(ns) is int and abs(ns) < 1 << 62
+                                                for h, ns in offsets.items()):
+            raise control.ControlError("clock: offsets must map host names to integer ns")
+        for h in self.hosted.values():
+            for st in h.inputs.values():
+                if st.host in offsets:
+                    st.offset = offsets[st.host]
 
     def stats(self) -> dict[str, Any]:
         """Per-node figures (read by the heartbeat thread); the last snapshot while a node holds the

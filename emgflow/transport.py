@@ -34,6 +34,7 @@ class InputSpec:
     policy: str           # "all" | "latest"
     queue: int
     curve: Curve | None = None  # tcp: a CURVE client (keys.py)
+    host: str = ""              # the producer's host when not ours: its stamps are mapped (clocksync)
 
 
 class Publisher:

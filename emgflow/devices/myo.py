@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 from emgflow.acquisition.guarded_port import GuardedPort
 from emgflow.acquisition.reader import LinkLost, ReconnectingReader
+from emgflow.clocksync import now_ns
 
 # --- the GATT layout (value handles; each CCCD is the handle + 1) ---------------------------------
 MYO_UUID = bytes.fromhex("4248124a7f2c4847b9de04a9010006d5")
@@ -90,7 +91,7 @@ class MyoLink(ReconnectingReader):
         reported as malformed (the node then places the next notification by time) instead of
         being passed on with shifted samples.
         """
-        arrival = time.monotonic_ns()
+        arrival = now_ns()
         if p.typ != 0x80 or myo.conn is None:
             return
         if port.next_byte() not in (None, *PACKET_STARTS):

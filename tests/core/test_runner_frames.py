@@ -24,19 +24,20 @@ from emgflow.transport import InputSpec, OutputSpec
 from .mutate import mutate_bytes
 
 
-def relay_spec(tmp_path: Path, supervisor_pid: int, queue: int) -> str:
-    """A `relay` process's spec (JSON, as the supervisor passes it): input from our PUB at src, output to
-    our SUB at out, control at ctl."""
+def relay_spec(tmp_path: Path, supervisor_pid: int, queue: int, host: str = "") -> str:
+    """A `relay` process's spec (JSON, as the supervisor passes it): input from our PUB at src (a
+    producer on ``host``), output to our SUB at out, control at ctl."""
     node = NodeRuntime(name="relay0", cls="emgflow.nodes.relay:Relay", params={},
                        outputs={"out": OutputSpec(f"ipc://{tmp_path}/out", "relay0.out", subscribers=1, lossless=False)},
-                       inputs={"in": InputSpec(f"ipc://{tmp_path}/src", "source.out", policy="all", queue=queue)})
+                       inputs={"in": InputSpec(f"ipc://{tmp_path}/src", "source.out", policy="all", queue=queue,
+                                               host=host)})
     return ProcessSpec("relay0", [node], f"ipc://{tmp_path}/ctl", supervisor_pid).to_json()
 
 
 class InProcessRelay:
     """A real Runner hosting a relay, fed by our plain PUB, read by our SUB (real sockets, our loop)."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, host: str = "") -> None:
         ctx = zmq.Context.instance()
         self.control = ctx.socket(zmq.ROUTER)
         self.control.bind(f"ipc://{tmp_path}/ctl")
@@ -45,7 +46,7 @@ class InProcessRelay:
         self.downstream = ctx.socket(zmq.SUB)
         self.downstream.setsockopt(zmq.SUBSCRIBE, b"")
         self.downstream.connect(f"ipc://{tmp_path}/out")
-        self.runner = Runner(ProcessSpec.from_json(relay_spec(tmp_path, os.getppid(), queue=64)))
+        self.runner = Runner(ProcessSpec.from_json(relay_spec(tmp_path, os.getppid(), queue=64, host=host)))
         self.relay = self.runner.hosted["relay0"]
         assert self.relay.outputs["out"].pub.wait_subscribers(time.monotonic() + 5)
         time.sleep(0.2)  # let the runner's SUB connect to our plain PUB
