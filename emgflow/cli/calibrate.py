@@ -1,0 +1,117 @@
+"""`emgflow calibrate`: a guided session recorded into one take, a model trained on it, and the command
+that serves that model.
+
+The session is a graph (``graphs/calibrate-myo.yaml``, ``calibrate-lsl.yaml``): the acquisition node
+of the device, a ``cue`` node that shows the cues and labels each sample by its index, and a
+``record`` recorder. This command sets the session on those two nodes, runs the graph until the cue
+says it is done, then trains exactly as ``emgflow train --data TAKE`` does (same code, same flags'
+defaults), and prints the ``emgflow run`` line of the gesture graph with the new model, which it has
+validated first.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import EmgflowError, GraphErrors
+from ..graph import load_graph
+from ..supervisor import NodeProc, Supervisor
+from .common import console, err_console, load_or_exit
+
+TAKE, MODEL = "take.emgrec", "model.pt"
+
+
+def calibrate(
+    graph: Annotated[Path, typer.Argument(help="Calibration graph: a source, a `cue` node and a `record` recorder "
+                                               "(graphs/calibrate-myo.yaml, graphs/calibrate-lsl.yaml).")],
+    gestures: Annotated[str, typer.Option(help="Gestures to cue, comma-separated, classes 1.. in this order "
+                                               "(class 0 is rest); one named as a grip (power, open, pinch, point, "
+                                               "tripod, hook, key) moves the simulated hand to it.")] = "power,open,pinch",
+    reps: Annotated[int, typer.Option(min=2, help="Repetitions of each gesture (the last is held out for the "
+                                                  "test score, the one before picks the epoch count).")] = 5,
+    hold: Annotated[float, typer.Option(help="Seconds each gesture is held.")] = 3.0,
+    rest: Annotated[float, typer.Option(help="Seconds of rest (the countdown) before each gesture.")] = 2.0,
+    out: Annotated[Path, typer.Option("--out", "-o", help=f"Folder for the take ({TAKE}) and the model "
+                                                          f"({MODEL}); an existing take is never overwritten.")
+                   ] = Path("runs/calibrate"),
+    set_: Annotated[list[str], typer.Option("--set", help="Override a param of the calibration graph, e.g. "
+                                                          "myo.tty=/dev/ttyACM0; passed on to the gesture graph "
+                                                          "where it has that node.")] = [],
+    model: Annotated[str, typer.Option(help="Model to train (as `emgflow train --model`).")] = "lstm_cnn",
+    epochs: Annotated[Optional[int], typer.Option(help="Override the recipe's epochs.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the training.")] = 0,
+    highpass: Annotated[float, typer.Option(help="High-pass (Hz) first in the model's pipeline: the gesture "
+                                                 "graph serves the model behind the same filter.")] = 20.0,
+    serve: Annotated[Optional[Path], typer.Option(help="Gesture graph to run the model in (a `classify` and a "
+                                                       "`hand` node); default: myo-gestures.yaml beside GRAPH.")
+                     ] = None,
+) -> None:
+    """Walk a person through gestures x repetitions, record one take, train on it, print how to run the model."""
+    from ..ml.config import TrainConfig
+    from .train import train_and_save
+
+    names = [g.strip() for g in gestures.split(",") if g.strip()]
+    take, ckpt_path = (out / TAKE).resolve(), (out / MODEL).resolve()
+    if take.exists():
+        raise typer.BadParameter(f"{take} exists: a take is never overwritten; name another --out folder",
+                                 param_hint="--out")
+    session = [f"cue.gestures={json.dumps(names)}", f"cue.reps={reps}", f"cue.hold_s={hold}", f"cue.rest_s={rest}",
+               f"record.path={json.dumps(str(take))}"]
+    g = load_or_exit(graph, [*set_, *session])
+    if not _record_session(g):
+        err_console.print(f"stopped before the session ended; {take} keeps what was recorded "
+                          f"(`emgflow train --data {take}` trains on it if it holds two repetitions)")
+        raise typer.Exit(code=1)
+    try:
+        run = TrainConfig.from_options({"model": model, "dataset": str(take), "seed": seed, "epochs": epochs,
+                                        "highpass": highpass})
+    except (ValueError, EmgflowError) as exc:
+        err_console.print(f"[bold red]error[/] {exc}")
+        raise typer.Exit(code=2) from None
+    ckpt = train_and_save(run, ckpt_path)
+    command = serve_command(serve or graph.parent / "myo-gestures.yaml", ckpt_path, ckpt["outputs"], set_)
+    console.print("run the gesture graph with the new model:")
+    console.print(shlex.join(command), highlight=False, markup=False, soft_wrap=True)
+
+
+def _record_session(g: object) -> bool:
+    """Run the calibration graph until its cue says the session is done (True) or it stops first."""
+    finished = []
+
+    def on_stats(procs: dict[str, NodeProc]) -> None:
+        if not finished and (procs["cue"].stats.get("counters") or {}).get("finished"):
+            finished.append(True)
+            sup.request_stop()
+
+    def on_event(node: str, text: str) -> None:
+        err_console.print(f"[bold yellow]{node}[/]: {text}", highlight=False)
+
+    sup = Supervisor(g, on_event=on_event, on_stats=on_stats)  # type: ignore[arg-type]
+    code = sup.run()
+    return bool(finished) and code == 0
+
+
+def serve_command(graph: Path, model: Path, classes: list[str], overrides: list[str]) -> list[str]:
+    """``emgflow run GRAPH`` with the model on its ``classify`` node, each class's grip on its ``hand``
+    node and the calibration's own overrides for the nodes it shares; refused (exit 2) if the graph
+    does not validate with them."""
+    from ..hand.models import GRIPS, HOLD
+
+    grips = {i: name if name in GRIPS else HOLD for i, name in enumerate(classes)}
+    own = [f"classify.model={json.dumps(str(model))}",
+           "hand.gestures={" + ", ".join(f"{i}: {json.dumps(grip)}" for i, grip in grips.items()) + "}"]
+    try:
+        shared = set(load_graph(graph).nodes)
+        sets = [*own, *(o for o in overrides if o.partition(".")[0] in shared)]
+        load_graph(graph, sets)
+    except GraphErrors as exc:
+        for e in exc.errors:
+            err_console.print(f"[bold red]error[/] {e}", highlight=False)
+        err_console.print(f"the model is saved ({model}) but {graph} cannot serve it as above")
+        raise typer.Exit(code=2) from None
+    return ["emgflow", "run", str(graph), *(arg for s in sets for arg in ("--set", s))]
