@@ -1,0 +1,156 @@
+"""`emgflow calibrate` as a person meets it: on a terminal (a pseudo-terminal here), an emulated Myo
+playing real LibEMG recordings in the order and timing of the cue schedule, a key press redoing one
+repetition. The take's labels must equal the schedule sample for sample, and the model it trains must
+score the held-out repetition exactly as `emgflow train --data` does on the same take."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shlex
+import subprocess
+import sys
+import termios
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from emgflow.calibration import SET_ASIDE, Session
+from emgflow.graph import load_graph
+from emgflow.recordings import load
+
+from .procs import STARTED
+from .test_graphs import GRAPHS, REPO
+
+RATE, HOLD_N, REST_N, REPS = 200, 200, 300, 3
+GESTURES = ("power", "open")  # LibEMG classes 0 Hand_Close and 1 Hand_Open; 2 No_Motion is the rest
+REDO_AFTER = 3                 # attempt 3 (power, repetition 2) is redone from the rest after it
+AFTER_DONE = 1000              # the armband plays on while the graph stops
+
+
+def schedule() -> tuple[Session, int]:
+    """The session as it will run, and the sample in the rest after attempt REDO_AFTER where r is pressed."""
+    s = Session(len(GESTURES), REPS, HOLD_N, REST_N)
+    press = 0
+    while not s.done:
+        attempt = s.current
+        s.advance(attempt.hold_end if attempt.gesture else attempt.hold_start)
+        if len(s.attempts) == REDO_AFTER + 1 and not press:
+            press = s.current.start + 60
+            s.advance(press)
+            assert s.redo()
+    return s, press
+
+
+def played(data_dir, label: np.ndarray, rep: np.ndarray) -> np.ndarray:
+    """Real Myo EMG in the schedule's order: each hold from that gesture's file of its repetition's
+    trial (the redone attempt from another file), the rests from the No_Motion files one after another."""
+    root = data_dir / "libemg-one-subject-myo"
+    rest = np.concatenate([np.loadtxt(root / f"trial_{t}/R_{r}_C_2.csv", delimiter=",")
+                           for t in range(1, 7) for r in range(2)])
+    emg, used_rest, seen = [], 0, set()
+    starts = np.r_[0, np.flatnonzero(np.diff(label) | np.diff(rep)) + 1, len(label)]
+    for a, b in zip(starts[:-1], starts[1:]):
+        if label[a] == 0:
+            emg.append(rest[used_rest:used_rest + b - a])
+            used_rest += b - a
+            continue
+        key = (int(label[a]), int(rep[a]))
+        file = root / f"trial_{rep[a]}/R_{int(key in seen)}_C_{label[a] - 1}.csv"
+        seen.add(key)
+        emg.append(np.loadtxt(file, delimiter=",")[100:100 + b - a])
+    return np.concatenate(emg).astype(np.int8)
+
+
+def on_a_terminal(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, int, list[bytes]]:
+    """Start ``cmd`` in its own session with a pseudo-terminal as its controlling terminal; a thread
+    keeps reading the screen (a full terminal would block the writer)."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, cwd=REPO, env=env, start_new_session=True,
+                            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    os.close(slave)
+    STARTED.append(proc)
+    screen: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            screen.append(chunk)
+    threading.Thread(target=read, daemon=True).start()
+    return proc, master, screen
+
+
+def test_calibrate_records_the_schedule_redoes_and_trains_like_train(tmp_path, data_dir):
+    pytest.importorskip("pyomyo")
+    pytest.importorskip("torch")
+    from typer.testing import CliRunner
+
+    from emgflow.cli.app import app
+    from emgflow.ml.checkpoint import load as load_checkpoint
+    from emgflow.ml.datafile import read_dataset
+    from emgflow.tools.myo_emulator import MyoEmulator
+
+    session, press = schedule()
+    n = session.end + AFTER_DONE
+    session.advance(n)
+    label, rep = session.labels(0, n)
+    emu = MyoEmulator(played(data_dir, label, rep), link=tmp_path / "bled112")
+    emu.start()
+    try:
+        out = tmp_path / "cal"
+        env = {**os.environ, "EMGFLOW_DATA": str(data_dir), "COLUMNS": "100", "TERM": "xterm"}
+        proc, master, screen = on_a_terminal(
+            [sys.executable, "-m", "emgflow.cli.app", "calibrate", str(GRAPHS / "calibrate-myo.yaml"),
+             "--gestures", ",".join(GESTURES), "--reps", str(REPS), "--hold", "1", "--rest", "1.5", "--out", str(out),
+             "--set", f"myo.tty={emu.path}", "--epochs", "2"], env)
+        deadline = time.monotonic() + 60
+        while True:  # press r once the armband has acquired sample `press`, in the rest after attempt 3
+            try:
+                if time.monotonic_ns() >= emu.acquisition_ns(press):
+                    break
+            except RuntimeError:  # not streaming yet
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, b"".join(screen).decode(errors="replace")
+            time.sleep(0.02)
+        os.write(master, b"r")
+        proc.wait(timeout=120)
+        text = b"".join(screen).decode(errors="replace")
+        assert proc.returncode == 0, text
+    finally:
+        emu.stop()
+
+    take = load(out / "take.emgrec")
+    got = len(take.emg)
+    assert take.meta["start"] == 0 and session.attempts[-1].hold_start <= got <= n
+    np.testing.assert_array_equal(take.emg, emu.emg[:got])
+    np.testing.assert_array_equal(take.streams["label"][:, 0], label[:got])
+    np.testing.assert_array_equal(take.streams["repetition"][:, 0], rep[:got])
+    assert take.meta["class_names"] == {"0": "rest", "1": "power", "2": "open"}
+    redone = session.attempts[REDO_AFTER - 1]
+    reps = read_dataset(out / "take.emgrec").reader(out / "take.emgrec").streams["repetition"][:, 0]
+    assert (reps[redone.hold_start:redone.hold_end] == SET_ASIDE).all()
+    assert (reps[session.attempts[REDO_AFTER].hold_start:session.attempts[REDO_AFTER].hold_end] == 2).all()
+
+    result = CliRunner().invoke(app, ["train", "--data", str(out / "take.emgrec"), "--model", "lstm_cnn",
+                                      "--epochs", "2", "--highpass", "20", "--seed", "0", "--out", str(tmp_path / "t.pt")])
+    assert result.exit_code == 0, result.output
+    ours, theirs = load_checkpoint(out / "model.pt"), load_checkpoint(tmp_path / "t.pt")
+    assert ours["data"]["test_reps"] == theirs["data"]["test_reps"] == [3]
+    assert ours["metrics"] == theirs["metrics"]
+
+    command = shlex.split(text.split("run the gesture graph with the new model:")[1].strip().splitlines()[0])
+    sets = [command[i + 1] for i, arg in enumerate(command) if arg == "--set"]
+    assert command[:3] == ["emgflow", "run", str(GRAPHS / "myo-gestures.yaml")]
+    assert f"classify.model={out / 'model.pt'}".replace(str(out), str(out.resolve())) in [s.replace('"', "") for s in sets]
+    assert f"myo.tty={emu.path}" in sets
+    served = load_graph(GRAPHS / "myo-gestures.yaml", sets)  # validates: the model's rate and width fit the chain
+    chain = [{"type": served.nodes[nid].type, **served.nodes[nid].params} for nid in ("highpass", "envelope", "image")]
+    assert chain == ours["pipeline"]
+    assert served.nodes["hand"].params["gestures"] == {0: "rest", 1: "power", 2: "open"}
