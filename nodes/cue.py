@@ -145,28 +145,47 @@ class Screen:
                 f"ETA {_clock(cue.remaining / rate)})")
 
     def _panel(self, cue: Shown, rate: float) -> Any:
+        """The cue in FIGlet letters on its phase's colour, what to do and for how long, the target pose
+        of a gesture named after a grip, and the progress line."""
+        from pyfiglet import figlet_format
         from rich.align import Align
         from rich.console import Group
         from rich.panel import Panel
         from rich.text import Text
 
         if cue.phase == "done":
-            big, style, sub = "DONE", "bold white on blue", f"{cue.total} repetitions recorded ({cue.redos} redone)"
+            big, style, sub = "done", "bold white on blue", f"{cue.total} repetitions recorded ({cue.redos} redone)"
         elif cue.phase == "hold":
-            big, style = self.names[cue.gesture].upper(), "bold black on green"
-            sub = f"hold it  {cue.left / rate:4.1f} s"
+            big, style, sub = self.names[cue.gesture], "bold black on green", f"hold it  {cue.left / rate:4.1f} s"
         else:
-            nxt = self.names[cue.gesture].upper() if cue.gesture else "the end"
-            big, style, sub = "rest", "bold black on yellow", f"next: {nxt} in {cue.left / rate:4.1f} s"
+            nxt = self.names[cue.gesture] if cue.gesture else "the end"
+            big, style, sub = "rest", "bold black on yellow", f"next: {nxt.upper()} in {cue.left / rate:4.1f} s"
+        letters = figlet_format(big.upper(), font="standard", width=max(40, self.console.width - 6)).rstrip("\n")
+        parts = [Align.center(Text(letters, style=style)), Text(""), Align.center(Text(sub, style="bold"))]
+        pose = _pose(self.names[cue.gesture]) if cue.phase != "done" and cue.gesture else None
+        if pose is not None:
+            parts += [Text(""), Align.center(pose)]
         footer = (f"repetition {cue.number} of {cue.total}   ETA {_clock(cue.remaining / rate)}   "
                   f"r: redo the last   Ctrl-C: stop")
-        body = Group(Align.center(Text(f"  {big}  ", style=style), vertical="middle"), Text(""),
-                     Align.center(Text(sub, style="bold")))
-        return Group(Panel(body, height=9, padding=(2, 4), title="emgflow calibrate"), Text(footer))
+        return Group(Panel(Group(*parts), padding=(1, 2), title="emgflow calibrate"), Text(footer))
 
     def close(self) -> None:
         if self.live is not None:
             self.live.stop()
+
+
+def _pose(name: str) -> Any:
+    """The simulated hand's target for a gesture named after one of its grips: how far each finger
+    closes (0 open .. 1 closed), as bars; None for other gestures (the hand keeps its grip)."""
+    from rich.text import Text
+
+    from emgflow.hand.models import GRIPS
+
+    if name not in GRIPS:
+        return None
+    rows = [f"{finger.replace('_rot', ' rot.'):>10} {'█' * round(10 * v)}{'░' * (10 - round(10 * v))}"
+            for finger, v in GRIPS[name].items()]
+    return Text("\n".join(rows))
 
 
 def _clock(seconds: float) -> str:

@@ -61,7 +61,7 @@ def calibrate(
         raise typer.BadParameter(f"{take} exists: a take is never overwritten; name another --out folder",
                                  param_hint="--out")
     session = [f"cue.gestures={json.dumps(names)}", f"cue.reps={reps}", f"cue.hold_s={hold}", f"cue.rest_s={rest}",
-               f"record.path={json.dumps(str(take))}"]
+               f"record.path={_scalar(str(take))}"]
     g = load_or_exit(graph, [*set_, *session])
     if not _record_session(g):
         err_console.print(f"stopped before the session ended; {take} keeps what was recorded "
@@ -77,6 +77,13 @@ def calibrate(
     command = serve_command(serve or graph.parent / "myo-gestures.yaml", ckpt_path, ckpt["outputs"], set_)
     console.print("run the gesture graph with the new model:")
     console.print(shlex.join(command), highlight=False, markup=False, soft_wrap=True)
+
+
+def _scalar(text: str) -> str:
+    """``text`` as a ``--set`` value that YAML reads back as that string: bare where it can be."""
+    import yaml
+
+    return text if yaml.safe_load(text) == text else json.dumps(text)
 
 
 def _record_session(g: object) -> bool:
@@ -103,7 +110,7 @@ def serve_command(graph: Path, model: Path, classes: list[str], overrides: list[
     from ..hand.models import GRIPS, HOLD
 
     grips = {i: name if name in GRIPS else HOLD for i, name in enumerate(classes)}
-    own = [f"classify.model={json.dumps(str(model))}",
+    own = [f"classify.model={_scalar(str(model))}",
            "hand.gestures={" + ", ".join(f"{i}: {json.dumps(grip)}" for i, grip in grips.items()) + "}"]
     try:
         shared = set(load_graph(graph).nodes)
