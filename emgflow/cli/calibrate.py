@@ -48,8 +48,8 @@ def calibrate(
     highpass: Annotated[float, typer.Option(help="High-pass (Hz) first in the model's pipeline: the gesture "
                                                  "graph serves the model behind the same filter.")] = 20.0,
     serve: Annotated[Optional[Path], typer.Option(help="Gesture graph to run the model in (a `classify` and a "
-                                                       "`hand` node); default: myo-gestures.yaml beside GRAPH.")
-                     ] = None,
+                                                       "`hand` node); default: calibrate-X.yaml's X-gestures.yaml "
+                                                       "beside it.")] = None,
 ) -> None:
     """Walk a person through gestures x repetitions, record one take, train on it, print how to run the model."""
     from ..ml.config import TrainConfig
@@ -60,6 +60,9 @@ def calibrate(
     if take.exists():
         raise typer.BadParameter(f"{take} exists: a take is never overwritten; name another --out folder",
                                  param_hint="--out")
+    serve = serve or graph.with_name(graph.name.removeprefix("calibrate-").replace(".", "-gestures.", 1))
+    if not serve.is_file():
+        raise typer.BadParameter(f"{serve} not found: name the graph that will serve the model", param_hint="--serve")
     session = [f"cue.gestures={json.dumps(names)}", f"cue.reps={reps}", f"cue.hold_s={hold}", f"cue.rest_s={rest}",
                f"record.path={_scalar(str(take))}"]
     g = load_or_exit(graph, [*set_, *session])
@@ -74,7 +77,7 @@ def calibrate(
         err_console.print(f"[bold red]error[/] {exc}")
         raise typer.Exit(code=2) from None
     ckpt = train_and_save(run, ckpt_path)
-    command = serve_command(serve or graph.parent / "myo-gestures.yaml", ckpt_path, ckpt["outputs"], set_)
+    command = serve_command(serve, ckpt_path, ckpt["outputs"], set_)
     console.print("run the gesture graph with the new model:")
     console.print(shlex.join(command), highlight=False, markup=False, soft_wrap=True)
 

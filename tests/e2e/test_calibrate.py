@@ -144,6 +144,7 @@ def test_calibrate_records_the_schedule_redoes_and_trains_like_train(tmp_path, d
     ours, theirs = load_checkpoint(out / "model.pt"), load_checkpoint(tmp_path / "t.pt")
     assert ours["data"]["test_reps"] == theirs["data"]["test_reps"] == [3]
     assert ours["metrics"] == theirs["metrics"]
+    assert all(v.equal(theirs["state_dict"][k]) for k, v in ours["state_dict"].items())
 
     command = shlex.split(text.split("run the gesture graph with the new model:")[1].strip().splitlines()[0])
     sets = [command[i + 1] for i, arg in enumerate(command) if arg == "--set"]
@@ -154,3 +155,18 @@ def test_calibrate_records_the_schedule_redoes_and_trains_like_train(tmp_path, d
     chain = [{"type": served.nodes[nid].type, **served.nodes[nid].params} for nid in ("highpass", "envelope", "image")]
     assert chain == ours["pipeline"]
     assert served.nodes["hand"].params["gestures"] == {0: "rest", 1: "power", 2: "open"}
+
+
+def test_the_served_command_takes_the_calibration_overrides_its_graph_has():
+    pytest.importorskip("torch")
+    from emgflow.cli.calibrate import serve_command
+
+    model = REPO / "models/coteallard_myo_lstm_cnn.pt"
+    if not model.exists():
+        pytest.skip(f"{model} is missing")
+    command = serve_command(GRAPHS / "lsl-gestures.yaml", model, ["rest", "power", "wrist flexion"],
+                            ["source.stream=MyEMG", "myo.tty=/dev/ttyACM0"])
+    sets = [command[i + 1] for i, arg in enumerate(command) if arg == "--set"]
+    assert sets == [f"classify.model={model}", 'hand.gestures={0: "rest", 1: "power", 2: "hold"}',
+                    "source.stream=MyEMG"]
+    load_graph(GRAPHS / "lsl-gestures.yaml", sets)
