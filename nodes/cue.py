@@ -51,7 +51,7 @@ class Cue(Node):
     def check(self) -> None:
         names = self.gestures
         if not names or not all(isinstance(g, str) and g.strip() for g in names) or len(set(names)) != len(names):
-            raise ParamError("gestures", f"expected distinct gesture names, got {names!r}", "gestures: [power, open]")
+            raise ParamError("gestures", f"expected distinct gesture names, got {names!r}", "name each gesture once")
         if "rest" in names:
             raise ParamError("gestures", "rest is class 0, cued between the gestures", "leave rest out of the list")
 

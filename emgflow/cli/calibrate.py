@@ -19,7 +19,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import EmgflowError, GraphErrors
-from ..graph import load_graph
+from ..graph import Graph, load_graph
 from ..supervisor import NodeProc, Supervisor
 from .common import console, err_console, load_or_exit
 
@@ -68,7 +68,7 @@ def calibrate(
     g = load_or_exit(graph, [*set_, *session])
     if not _record_session(g):
         err_console.print(f"stopped before the session ended; {take} keeps what was recorded "
-                          f"(`emgflow train --data {take}` trains on it if it holds two repetitions)")
+                          f"(`emgflow train --data {take} --highpass {highpass:g}` trains on it if it holds two repetitions)")
         raise typer.Exit(code=1)
     try:
         run = TrainConfig.from_options({"model": model, "dataset": str(take), "seed": seed, "epochs": epochs,
@@ -89,7 +89,7 @@ def _scalar(text: str) -> str:
     return text if yaml.safe_load(text) == text else json.dumps(text)
 
 
-def _record_session(g: object) -> bool:
+def _record_session(g: Graph) -> bool:
     """Run the calibration graph until its cue says the session is done (True) or it stops first."""
     finished = []
 
@@ -101,7 +101,7 @@ def _record_session(g: object) -> bool:
     def on_event(node: str, text: str) -> None:
         err_console.print(f"[bold yellow]{node}[/]: {text}", highlight=False)
 
-    sup = Supervisor(g, on_event=on_event, on_stats=on_stats)  # type: ignore[arg-type]
+    sup = Supervisor(g, on_event=on_event, on_stats=on_stats)
     code = sup.run()
     return bool(finished) and code == 0
 
