@@ -43,7 +43,6 @@ class Cue:
 
     phase: str           # rest, hold or done
     gesture: int         # the gesture held, or the next one (0: none follows)
-    rep: int
     left: int            # samples left in this phase
     number: int          # this attempt's place among the planned ones (1-based)
     total: int           # planned attempts, N x R
@@ -120,13 +119,12 @@ class Session:
         now, cycle = self.current, self.rest_n + self.hold_n
         number = min(sum(1 for a in self.attempts[:-1] if a.gesture and not a.redone) + 1, self.total)
         if self.done:
-            return Cue("done", 0, 0, 0, self.total, self.total, 0, self.redos)
+            return Cue("done", 0, 0, self.total, self.total, 0, self.redos)
         holding = bool(now.gesture) and self.end > now.hold_start
         left = (now.hold_end if holding else now.hold_start) - self.end
         after = (self.hold_n if now.gesture and not holding else 0) + len(self.plan) * cycle
         remaining = left + after + (self.rest_n if now.gesture else 0)
-        return Cue("hold" if holding else "rest", now.gesture, now.rep, left, number, self.total, remaining,
-                   self.redos)
+        return Cue("hold" if holding else "rest", now.gesture, left, number, self.total, remaining, self.redos)
 
 
 def superseded(label: np.ndarray, repetition: np.ndarray) -> np.ndarray:

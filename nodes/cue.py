@@ -73,8 +73,8 @@ class Cue(Node):
         meta: dict[str, Any] = {}
         if self.session is None:
             self.rate = msg.rate
-            self.session = Session(len(self.gestures), self.reps, self._samples(self.hold_s),
-                                   self._samples(self.rest_s), first=msg.start)
+            self.session = Session(len(self.gestures), self.reps, self._samples("hold_s"), self._samples("rest_s"),
+                                   first=msg.start)
             meta = {"class_names": self.class_names, "calibration": {
                 "gestures": list(self.gestures), "reps": self.reps, "hold_s": self.hold_s, "rest_s": self.rest_s}}
         self.session.advance(msg.end)
@@ -94,10 +94,11 @@ class Cue(Node):
         if getattr(self, "screen", None) is not None:
             self.screen.close()
 
-    def _samples(self, seconds: float) -> int:
-        n = round(seconds * self.rate)
+    def _samples(self, param: str) -> int:
+        """A duration param in samples of the stream (known from its first message)."""
+        n = round(getattr(self, param) * self.rate)
         if n < 1:
-            raise ParamError("hold_s", f"{seconds} s is less than one sample at {self.rate:g} Hz")
+            raise ParamError(param, f"{getattr(self, param)} s is less than one sample at {self.rate:g} Hz")
         return n
 
     def _keys_and_screen(self) -> None:
