@@ -170,3 +170,46 @@ def test_the_served_command_takes_the_calibration_overrides_its_graph_has():
     assert sets == [f"classify.model={model}", 'hand.gestures={0: "rest", 1: "power", 2: "hold"}',
                     "source.stream=MyEMG"]
     load_graph(GRAPHS / "lsl-gestures.yaml", sets)
+
+
+def test_calibrate_over_lsl_labels_by_the_rows_it_numbers(tmp_path, data_dir):
+    """An LSL outlet in this process plays LibEMG's continuous Myo stream in real time (no terminal:
+    no keys, a line per phase); lsl_in numbers the rows it receives, and that count is the clock."""
+    pylsl = pytest.importorskip("pylsl")
+    pytest.importorskip("torch")
+    import uuid
+
+    stream = np.loadtxt(data_dir / "libemg-one-subject-myo/stream/raw_emg.csv", delimiter=",").astype(np.float32)
+    name = f"emgflow-calib-{uuid.uuid4().hex[:8]}"
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EMG", 8, RATE, pylsl.cf_float32, name))
+    out = tmp_path / "cal"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emgflow.cli.app", "calibrate", str(GRAPHS / "calibrate-lsl.yaml"), "--gestures",
+         "power,open", "--reps", "2", "--hold", "0.5", "--rest", "0.5", "--out", str(out), "--epochs", "1",
+         "--set", f"source.stream={name}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, start_new_session=True,
+        env={**os.environ, "EMGFLOW_DATA": str(data_dir)})
+    STARTED.append(proc)
+    t0, sent = time.monotonic(), 0
+    while proc.poll() is None and time.monotonic() - t0 < 90:  # 10 rows every 50 ms, looping the recording
+        due = int((time.monotonic() - t0) * RATE)
+        while sent < due:
+            outlet.push_chunk(stream[np.arange(sent, sent + 10) % len(stream)].tolist())
+            sent += 10
+        time.sleep(0.02)
+    text = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 0, text
+
+    take = load(out / "take.emgrec")
+    first = next(k for k in range(len(stream)) if np.array_equal(stream[k:k + 50], take.emg[:50]))
+    np.testing.assert_array_equal(take.emg, stream[(first + np.arange(len(take.emg))) % len(stream)])
+    session = Session(2, 2, 100, 100)
+    session.advance(len(take.emg))
+    label, rep = session.labels(0, len(take.emg))
+    assert session.done
+    np.testing.assert_array_equal(take.streams["label"][:, 0], label)
+    np.testing.assert_array_equal(take.streams["repetition"][:, 0], rep)
+    assert "hold POWER  (repetition 1 of 4" in text and "done: 4 repetitions (0 redone)" in text
+    command = shlex.split(text.split("run the gesture graph with the new model:")[1].strip().splitlines()[0])
+    assert command[2] == str(GRAPHS / "lsl-gestures.yaml") and f"source.stream={name}" in command
+    load_graph(GRAPHS / "lsl-gestures.yaml", [command[i + 1] for i, arg in enumerate(command) if arg == "--set"])
