@@ -197,11 +197,11 @@ class Npz(_Streams):
 
     Layout: ``emg`` (N, C) the `in` stream; ``rate`` (float64, Hz); ``start`` (int64, stream index of
     emg row 0); ``channel_names`` (C,) when the stream names its channels; ``meta`` (JSON object: the
-    first message's meta, plus ``stream_names``); per wired extra stream ``label`` / ``repetition`` / ``target`` (M, k)
-    with its own ``<name>_start`` and ``<name>_rate``. Streams keep their own spans (a killed recorder
-    may hold more emg rows than label rows): load() aligns those at emg's rate by sample index and
-    keeps the span all of them cover. A jump in a stream's ``start`` (a device's lost samples, a
-    restarted producer) is counted as ``<name>_gaps``, not filled, and listed in ``meta["gaps"]`` as
+    first message's meta, plus ``stream_names``); per wired extra stream ``label`` / ``repetition`` /
+    ``target`` (M, k) with its own ``<name>_start`` and ``<name>_rate``. Streams keep their own spans (a
+    killed recorder may hold more emg rows than label rows): load() aligns those at emg's rate by sample
+    index and keeps the span all of them cover. A jump in a stream's ``start`` (a device's lost samples,
+    a restarted producer) is counted as ``<name>_gaps``, not filled, and listed in ``meta["gaps"]`` as
     ``{name: [[row, samples jumped], ...]}``; a message of another width is counted as
     ``<name>_malformed`` and dropped.
 
