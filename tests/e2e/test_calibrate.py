@@ -14,6 +14,8 @@ import termios
 import threading
 import time
 
+from typing import Any, Callable
+
 import numpy as np
 import pytest
 
@@ -85,6 +87,21 @@ def on_a_terminal(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.Popen
             screen.append(chunk)
     threading.Thread(target=read, daemon=True).start()
     return proc, master, screen
+
+
+def played_on(outlet: Any, stream: np.ndarray) -> Callable[[subprocess.Popen], None]:
+    """``play(proc)``: push ``stream`` to ``outlet`` in real time, 10 rows every 50 ms, looping, until
+    ``proc`` exits (90 s at most)."""
+    sent = [0]
+
+    def play(proc: subprocess.Popen) -> None:
+        t0, first = time.monotonic(), sent[0]
+        while proc.poll() is None and time.monotonic() - t0 < 90:
+            while sent[0] < first + int((time.monotonic() - t0) * RATE):
+                outlet.push_chunk(stream[np.arange(sent[0], sent[0] + 10) % len(stream)].tolist())
+                sent[0] += 10
+            time.sleep(0.02)
+    return play
 
 
 def test_calibrate_records_the_schedule_redoes_and_trains_like_train(tmp_path, data_dir):
@@ -190,13 +207,8 @@ def test_calibrate_over_lsl_labels_by_the_rows_it_numbers(tmp_path, data_dir):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, start_new_session=True,
         env={**os.environ, "EMGFLOW_DATA": str(data_dir)})
     STARTED.append(proc)
-    t0, sent = time.monotonic(), 0
-    while proc.poll() is None and time.monotonic() - t0 < 90:  # 10 rows every 50 ms, looping the recording
-        due = int((time.monotonic() - t0) * RATE)
-        while sent < due:
-            outlet.push_chunk(stream[np.arange(sent, sent + 10) % len(stream)].tolist())
-            sent += 10
-        time.sleep(0.02)
+    play = played_on(outlet, stream)
+    play(proc)
     text = proc.communicate(timeout=60)[0]
     assert proc.returncode == 0, text
 
@@ -212,4 +224,17 @@ def test_calibrate_over_lsl_labels_by_the_rows_it_numbers(tmp_path, data_dir):
     assert "hold POWER  (repetition 1 of 4" in text and "done: 4 repetitions (0 redone)" in text
     command = shlex.split(text.split("run the gesture graph with the new model:")[1].strip().splitlines()[0])
     assert command[2] == str(GRAPHS / "lsl-gestures.yaml") and f"source.stream={name}" in command
-    load_graph(GRAPHS / "lsl-gestures.yaml", [command[i + 1] for i, arg in enumerate(command) if arg == "--set"])
+    served = subprocess.Popen(  # the printed command, its outputs sent to tmp_path
+        [sys.executable, "-m", "emgflow.cli.app", *command[1:], "--quiet", "--duration", "4",
+         "--set", f"record_decisions.path={tmp_path / 'decisions.npz'}", "--set", f"hand.out_dir={tmp_path / 'hand'}",
+         "--set", f"hand_view.out_dir={tmp_path / 'hand'}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, start_new_session=True,
+        env={**os.environ, "EMGFLOW_DATA": str(data_dir)})
+    STARTED.append(served)
+    play(served)
+    text = served.communicate(timeout=60)[0]
+    assert served.returncode == 0, text
+    decisions = load(tmp_path / "decisions.npz")
+    assert decisions.meta["classes"] == ["rest", "power", "open"]  # the new model's, voted
+    assert len(decisions.emg) > 5 and set(decisions.emg[:, 0].tolist()) <= {-1, 0, 1, 2}
+
