@@ -128,9 +128,10 @@ def test_calibrate_records_the_schedule_redoes_and_trains_like_train(tmp_path, d
              "--gestures", ",".join(GESTURES), "--reps", str(REPS), "--hold", "1", "--rest", "1.5", "--out", str(out),
              "--set", f"myo.tty={emu.path}", "--epochs", "2"], env)
         deadline = time.monotonic() + 60
-        while True:  # press r once the armband has acquired sample `press`, in the rest after attempt 3
-            try:
-                if time.monotonic_ns() >= emu.acquisition_ns(press):
+        cue = f"repetition {REDO_AFTER + 1} of {len(GESTURES) * REPS}".encode()
+        while True:  # press r in the rest after attempt 3: once the screen shows it and the armband has
+            try:     # acquired sample `press`, with the rest's 1.5 s as the margin for a slow machine
+                if cue in b"".join(screen) and time.monotonic_ns() >= emu.acquisition_ns(press):
                     break
             except RuntimeError:  # not streaming yet
                 pass
