@@ -92,3 +92,26 @@ def test_gestures_are_distinct_names_without_rest():
     for bad in ([], ["power", "power"], ["rest", "power"], ["", "open"]):
         with pytest.raises(ParamError, match="gestures"):
             Cue(gestures=bad)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_redos_at_any_moment_never_relabel_and_leave_every_repetition_once(seed):
+    """Random chunks, r pressed at random moments: the labels given so far never change, and once the
+    session is done each gesture's repetition counts exactly once, held for its whole hold."""
+    rng = np.random.default_rng(seed)
+    s = Session(gestures=3, reps=2, hold_n=30, rest_n=20, first=7)
+    given = [s.labels(7, 7)]
+    while not s.done:
+        start = s.end
+        s.advance(start + int(rng.integers(1, 25)))
+        given.append(s.labels(start, s.end))
+        if rng.random() < 0.15:
+            s.redo()
+    label, rep = s.labels(7, s.end)
+    np.testing.assert_array_equal(np.concatenate([g[0] for g in given]), label)
+    np.testing.assert_array_equal(np.concatenate([g[1] for g in given]), rep)
+    counted = superseded(label, rep)
+    runs = np.flatnonzero(np.diff(np.r_[0, label != 0, 0]))  # start, end of each gesture run
+    kept = [(label[a], counted[a], b - a) for a, b in zip(runs[::2], runs[1::2]) if counted[a] != SET_ASIDE]
+    assert sorted(kept) == [(g, r, 30) for g in (1, 2, 3) for r in (1, 2)]
+    assert s.redos == sum(counted[runs[::2]] == SET_ASIDE)
