@@ -5,8 +5,8 @@ The session is a graph (``graphs/calibrate-myo.yaml``, ``calibrate-lsl.yaml``): 
 of the device, a ``cue`` node that shows the cues and labels each sample by its index, and a
 ``record`` recorder. This command sets the session on those two nodes, runs the graph until the cue
 says it is done, then trains exactly as ``emgflow train --data TAKE`` does (same code, same flags'
-defaults), and prints the ``emgflow run`` line of the gesture graph with the new model, which it has
-validated first.
+defaults), and prints the ``emgflow run`` line of the gesture graph with the new model once that graph
+validates with it and feeds its ``classify`` node through the very chain the model was trained behind.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from ..errors import EmgflowError, GraphErrors
 from ..graph import Graph, load_graph
+from ..node import Node
 from ..supervisor import NodeProc, Supervisor
 from .common import console, err_console, load_or_exit
 
@@ -77,7 +78,7 @@ def calibrate(
         err_console.print(f"[bold red]error[/] {exc}")
         raise typer.Exit(code=2) from None
     ckpt = train_and_save(run, ckpt_path)
-    command = serve_command(serve, ckpt_path, ckpt["outputs"], set_)
+    command = serve_command(serve, ckpt_path, ckpt, set_)
     console.print("run the gesture graph with the new model:")
     console.print(shlex.join(command), highlight=False, markup=False, soft_wrap=True)
 
@@ -106,22 +107,44 @@ def _record_session(g: Graph) -> bool:
     return bool(finished) and code == 0
 
 
-def serve_command(graph: Path, model: Path, classes: list[str], overrides: list[str]) -> list[str]:
+def serve_command(graph: Path, model: Path, ckpt: dict[str, Any], overrides: list[str]) -> list[str]:
     """``emgflow run GRAPH`` with the model on its ``classify`` node, each class's grip on its ``hand``
     node and the calibration's own overrides for the nodes it shares; refused (exit 2) if the graph
-    does not validate with them."""
+    does not validate with them or feeds ``classify`` through another chain than the model's pipeline."""
     from ..hand.models import GRIPS, HOLD
 
-    grips = {i: name if name in GRIPS else HOLD for i, name in enumerate(classes)}
+    grips = {i: name if name in GRIPS else HOLD for i, name in enumerate(ckpt["outputs"])}
     own = [f"classify.model={_scalar(str(model))}",
            "hand.gestures={" + ", ".join(f"{i}: {json.dumps(grip)}" for i, grip in grips.items()) + "}"]
     try:
         shared = set(load_graph(graph).nodes)
         sets = [*own, *(o for o in overrides if o.partition(".")[0] in shared)]
-        load_graph(graph, sets)
+        served = load_graph(graph, sets)
     except GraphErrors as exc:
         for e in exc.errors:
             err_console.print(f"[bold red]error[/] {e}", highlight=False)
         err_console.print(f"the model is saved ({model}) but {graph} cannot serve it as above")
         raise typer.Exit(code=2) from None
+    from ..ml.datasets import build_nodes
+
+    trained = [_settings(node) for node in build_nodes(ckpt["pipeline"])]
+    if served_chain(served) != trained:
+        err_console.print(f"the model is saved ({model}) but {graph} feeds classify through "
+                          f"{served_chain(served)}, not the chain it was trained behind, {trained}")
+        raise typer.Exit(code=2)
     return ["emgflow", "run", str(graph), *(arg for s in sets for arg in ("--set", s))]
+
+
+def served_chain(g: Graph, node: str = "classify") -> list[tuple[str, dict[str, Any]]]:
+    """The nodes between the source and ``node``, in stream order, each as its kind and every param."""
+    chain = []
+    spec = g.nodes[node]
+    while spec.inputs:
+        spec = g.nodes[next(iter(spec.inputs.values())).source]
+        if spec.inputs:
+            chain.insert(0, _settings(spec.cls(**spec.params)))
+    return chain
+
+
+def _settings(node: Node) -> tuple[str, dict[str, Any]]:
+    return node.kind, {name: getattr(node, name) for name in node.params}

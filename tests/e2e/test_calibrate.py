@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
+import typer
 
 from emgflow.calibration import SET_ASIDE, Session
 from emgflow.graph import load_graph
@@ -178,16 +179,20 @@ def test_calibrate_records_the_schedule_redoes_and_trains_like_train(tmp_path, d
 def test_the_served_command_takes_the_calibration_overrides_its_graph_has():
     pytest.importorskip("torch")
     from emgflow.cli.calibrate import serve_command
+    from emgflow.ml.checkpoint import load as load_checkpoint
 
     model = REPO / "models/coteallard_myo_lstm_cnn.pt"
     if not model.exists():
         pytest.skip(f"{model} is missing")
-    command = serve_command(GRAPHS / "lsl-gestures.yaml", model, ["rest", "power", "wrist flexion"],
-                            ["source.stream=MyEMG", "myo.tty=/dev/ttyACM0"])
+    ckpt = {**load_checkpoint(model), "outputs": ["rest", "power", "wrist flexion"]}
+    command = serve_command(GRAPHS / "lsl-gestures.yaml", model, ckpt, ["source.stream=MyEMG", "myo.tty=/dev/ttyACM0"])
     sets = [command[i + 1] for i, arg in enumerate(command) if arg == "--set"]
     assert sets == [f"classify.model={model}", 'hand.gestures={0: "rest", 1: "power", 2: "hold"}',
                     "source.stream=MyEMG"]
     load_graph(GRAPHS / "lsl-gestures.yaml", sets)
+    without_highpass = {**ckpt, "pipeline": ckpt["pipeline"][1:]}  # trained behind another chain: refused
+    with pytest.raises(typer.Exit):
+        serve_command(GRAPHS / "lsl-gestures.yaml", model, without_highpass, [])
 
 
 def test_calibrate_over_lsl_labels_by_the_rows_it_numbers(tmp_path, data_dir):
