@@ -120,7 +120,7 @@ class Screen:
 
         self.names = names
         self.console = Console()
-        self.live = Live(console=self.console, auto_refresh=False, transient=False) if self.console.is_terminal else None
+        self.live = Live(console=self.console, auto_refresh=False) if self.console.is_terminal else None
         if self.live is not None:
             self.live.start()
         self.last: tuple[Any, ...] | None = None

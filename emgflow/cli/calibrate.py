@@ -32,7 +32,8 @@ def calibrate(
                                                "(graphs/calibrate-myo.yaml, graphs/calibrate-lsl.yaml).")],
     gestures: Annotated[str, typer.Option(help="Gestures to cue, comma-separated, classes 1.. in this order "
                                                "(class 0 is rest); one named as a grip (power, open, pinch, point, "
-                                               "tripod, hook, key) moves the simulated hand to it.")] = "power,open,pinch",
+                                               "tripod, hook, key) moves the simulated hand to it.")
+                        ] = "power,open,pinch",
     reps: Annotated[int, typer.Option(min=2, help="Repetitions of each gesture (the last is held out for the "
                                                   "test score, the one before picks the epoch count).")] = 5,
     hold: Annotated[float, typer.Option(help="Seconds each gesture is held.")] = 3.0,
@@ -68,8 +69,8 @@ def calibrate(
                f"record.path={_scalar(str(take))}"]
     g = load_or_exit(graph, [*set_, *session])
     if not _record_session(g):
-        err_console.print(f"stopped before the session ended; {take} keeps what was recorded "
-                          f"(`emgflow train --data {take} --highpass {highpass:g}` trains on it if it holds two repetitions)")
+        err_console.print(f"stopped before the session ended; {take} keeps what was recorded (`emgflow train "
+                          f"--data {take} --highpass {highpass:g}` trains on it if it holds two repetitions)")
         raise typer.Exit(code=1)
     try:
         run = TrainConfig.from_options({"model": model, "dataset": str(take), "seed": seed, "epochs": epochs,

@@ -5,12 +5,10 @@ score the held-out repetition exactly as `emgflow train --data` does on the same
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shlex
 import subprocess
 import sys
-import termios
 import threading
 import time
 
@@ -67,12 +65,20 @@ def played(data_dir, label: np.ndarray, rep: np.ndarray) -> np.ndarray:
     return np.concatenate(emg).astype(np.int8)
 
 
-def on_a_terminal(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, int, list[bytes]]:
-    """Start ``cmd`` in its own session with a pseudo-terminal as its controlling terminal; a thread
-    keeps reading the screen (a full terminal would block the writer)."""
+TAKE_THE_TERMINAL = ("import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+                     "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
+"""Run in the child (a new session, the pseudo-terminal on 0-2): make it the controlling terminal, then
+exec the command; no preexec_fn, which is unsafe while the emulator's thread runs."""
+
+
+def on_a_terminal(args: list[str], env: dict[str, str]
+                  ) -> tuple[subprocess.Popen, int, list[bytes], threading.Thread]:
+    """Start ``python ARGS`` in its own session with a pseudo-terminal as its controlling terminal; a
+    thread keeps reading the screen (a full terminal would block the writer) until the last process
+    holding the terminal has exited."""
     master, slave = os.openpty()
-    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, cwd=REPO, env=env, start_new_session=True,
-                            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    proc = subprocess.Popen([sys.executable, "-c", TAKE_THE_TERMINAL, *args], stdin=slave, stdout=slave,
+                            stderr=slave, cwd=REPO, env=env, start_new_session=True)
     os.close(slave)
     STARTED.append(proc)
     screen: list[bytes] = []
@@ -86,8 +92,9 @@ def on_a_terminal(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.Popen
             if not chunk:
                 return
             screen.append(chunk)
-    threading.Thread(target=read, daemon=True).start()
-    return proc, master, screen
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return proc, master, screen, reader
 
 
 def played_on(outlet: Any, stream: np.ndarray) -> Callable[[subprocess.Popen], None]:
@@ -124,8 +131,8 @@ def test_calibrate_records_the_schedule_redoes_and_trains_like_train(tmp_path, d
     try:
         out = tmp_path / "cal"
         env = {**os.environ, "EMGFLOW_DATA": str(data_dir), "COLUMNS": "100", "TERM": "xterm"}
-        proc, master, screen = on_a_terminal(
-            [sys.executable, "-m", "emgflow.cli.app", "calibrate", str(GRAPHS / "calibrate-myo.yaml"),
+        proc, master, screen, reader = on_a_terminal(
+            ["-m", "emgflow.cli.app", "calibrate", str(GRAPHS / "calibrate-myo.yaml"),
              "--gestures", ",".join(GESTURES), "--reps", str(REPS), "--hold", "1", "--rest", "1.5", "--out", str(out),
              "--set", f"myo.tty={emu.path}", "--epochs", "2"], env)
         deadline = time.monotonic() + 60
@@ -140,6 +147,8 @@ def test_calibrate_records_the_schedule_redoes_and_trains_like_train(tmp_path, d
             time.sleep(0.02)
         os.write(master, b"r")
         proc.wait(timeout=120)
+        reader.join(timeout=10)
+        os.close(master)
         text = b"".join(screen).decode(errors="replace")
         assert proc.returncode == 0, text
     finally:
@@ -158,7 +167,8 @@ def test_calibrate_records_the_schedule_redoes_and_trains_like_train(tmp_path, d
     assert (reps[session.attempts[REDO_AFTER].hold_start:session.attempts[REDO_AFTER].hold_end] == 2).all()
 
     result = CliRunner().invoke(app, ["train", "--data", str(out / "take.emgrec"), "--model", "lstm_cnn",
-                                      "--epochs", "2", "--highpass", "20", "--seed", "0", "--out", str(tmp_path / "t.pt")])
+                                      "--epochs", "2", "--highpass", "20", "--seed", "0",
+                                      "--out", str(tmp_path / "t.pt")])
     assert result.exit_code == 0, result.output
     ours, theirs = load_checkpoint(out / "model.pt"), load_checkpoint(tmp_path / "t.pt")
     assert ours["data"]["test_reps"] == theirs["data"]["test_reps"] == [3]
