@@ -55,8 +55,12 @@ def calibrate(
 ) -> None:
     """Walk a person through gestures x repetitions, record one take, train on it, print how to run the model."""
     from ..ml.config import TrainConfig
+    from ..ml.models import CLASSIFIERS
     from .train import train_and_save
 
+    if model not in CLASSIFIERS:  # before the session, not after it
+        raise typer.BadParameter(f"{model!r} is not a classifier; one of {', '.join(CLASSIFIERS)}",
+                                 param_hint="--model")
     names = [g.strip() for g in gestures.split(",") if g.strip()]
     take, ckpt_path = (out / TAKE).resolve(), (out / MODEL).resolve()
     if take.exists():
