@@ -146,10 +146,12 @@ class Csv(_Recorder):
 
 
 class _Streams(_Recorder):
-    """Ports of the recorders that write recordings (npz, emgrec): `emg`, optional label and target."""
+    """Ports of the recorders that write recordings (npz, emgrec): `emg`, optional label, repetition
+    and target."""
 
     in_ = In(policy="all", help="main stream, saved as `emg`")
     label = In(policy="all", optional=True, help="per-sample labels, saved as `label`")
+    repetition = In(policy="all", optional=True, help="per-sample repetition numbers, saved as `repetition`")
     target = In(policy="all", optional=True, help="per-sample targets (glove, force), saved as `target`")
 
     def on_in(self, msg: Msg) -> None:
@@ -157,6 +159,9 @@ class _Streams(_Recorder):
 
     def on_label(self, msg: Msg) -> None:
         self._add("label", msg)
+
+    def on_repetition(self, msg: Msg) -> None:
+        self._add("repetition", msg)
 
     def on_target(self, msg: Msg) -> None:
         self._add("target", msg)
@@ -186,16 +191,17 @@ class _Stream:
 
 
 class Npz(_Streams):
-    """Record a stream, and optional label / target streams, to an .npz that emgflow.recordings.load
-    reads and `replay` plays back. Arrays keep the stream's dtype; 1-D payloads become one column.
+    """Record a stream, and optional label / repetition / target streams, to an .npz that
+    emgflow.recordings.load reads and `replay` plays back. Arrays keep the stream's dtype; 1-D
+    payloads become one column.
 
     Layout: ``emg`` (N, C) the `in` stream; ``rate`` (float64, Hz); ``start`` (int64, stream index of
     emg row 0); ``channel_names`` (C,) when the stream names its channels; ``meta`` (JSON object: the
-    first message's meta, plus ``stream_names``); per wired extra stream ``label`` / ``target`` (M, k)
-    with its own ``<name>_start`` and ``<name>_rate``. Streams keep their own spans (a killed recorder
-    may hold more emg rows than label rows): load() aligns those at emg's rate by sample index and
-    keeps the span all of them cover. A jump in a stream's ``start`` (a device's lost samples, a
-    restarted producer) is counted as ``<name>_gaps``, not filled, and listed in ``meta["gaps"]`` as
+    first message's meta, plus ``stream_names``); per wired extra stream ``label`` / ``repetition`` /
+    ``target`` (M, k) with its own ``<name>_start`` and ``<name>_rate``. Streams keep their own spans (a
+    killed recorder may hold more emg rows than label rows): load() aligns those at emg's rate by sample
+    index and keeps the span all of them cover. A jump in a stream's ``start`` (a device's lost samples,
+    a restarted producer) is counted as ``<name>_gaps``, not filled, and listed in ``meta["gaps"]`` as
     ``{name: [[row, samples jumped], ...]}``; a message of another width is counted as
     ``<name>_malformed`` and dropped.
 
@@ -214,7 +220,7 @@ class Npz(_Streams):
     def setup(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         Path(self.temp_path).unlink(missing_ok=True)
-        self.streams: dict[str, _Stream] = {}  # emg, label, target
+        self.streams: dict[str, _Stream] = {}  # emg, label, repetition, target
         self.meta: dict[str, Any] = {}
         self._start_clock()
 
@@ -275,7 +281,7 @@ class Npz(_Streams):
 
 
 class Emgrec(_Streams):
-    """Record a stream, and optional label / target streams, to an append-only .emgrec file
+    """Record a stream, and optional label / repetition / target streams, to an append-only .emgrec file
     (emgflow.emgrec) that emgflow.recordings.load reads and `replay` plays back, as it does an npz
     from the npz recorder. For takes of any length: each flush appends only the rows received since
     the last one, so memory holds at most ``flush_s`` of rows, the disk never holds the take twice,

@@ -38,8 +38,9 @@ app.command("myo-emulator")(myo.myo_emulator)
 app.command("view")(view.view)
 app.command("keys")(keys.keys)
 # --- further commands (registered by their modules' owners) ---
-from . import eval as eval_cmd, export as export_cmd, train as train_cmd  # noqa: E402  (ML commands; torch loads inside them)
+from . import calibrate as calibrate_cmd, eval as eval_cmd, export as export_cmd, train as train_cmd  # noqa: E402  (ML commands; torch loads inside them)
 app.command("train")(train_cmd.train)
+app.command("calibrate")(calibrate_cmd.calibrate)
 app.command("eval")(eval_cmd.eval_)
 app.command("export")(export_cmd.export)
 

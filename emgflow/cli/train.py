@@ -49,6 +49,12 @@ def train(out: Path, config: Path | None = None, **flags: Any) -> None:
         run = TrainConfig.from_options(opts)
     except (ValueError, EmgflowError) as exc:  # a bad dataset file: every error with file:line:col
         raise typer.BadParameter(str(exc)) from None
+    train_and_save(run, out)
+
+
+def train_and_save(run: TrainConfig, out: Path) -> dict[str, Any]:
+    """Train ``run`` with its progress on the console, save the checkpoint to ``out`` and print its
+    test scores and pipeline (``emgflow train``, and ``emgflow calibrate`` once its take is recorded)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..ml import checkpoint
@@ -71,6 +77,7 @@ def train(out: Path, config: Path | None = None, **flags: Any) -> None:
     console.print(f"pipeline: {checkpoint.describe_pipeline(ckpt['pipeline'])} -> "
                   f"{'classify' if ckpt['task'] == 'classify' else 'regress'}")
     console.print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    return ckpt
 
 
 class EpochLines:

@@ -7,7 +7,8 @@
     val: [2]                           # optional: repetitions that choose the epoch count
     label: label                       # optional: the stream holding each sample's class (default label)
     repetition: episodes               # optional: a stream name, or episodes (default): the k-th run of a
-                                       #   class in a take is its repetition k, rest belongs to the next run
+                                       #   class in a take is its repetition k, rest belongs to the next run;
+                                       #   a class's repetition recorded twice (a redo): the later one counts
     subject: me                        # optional: the subject's name (default: the file's name)
 
 Every mistake is reported with file:line:col and a hint, as the graph validator does; one that only
@@ -23,6 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from emgflow.calibration import superseded
 from emgflow.errors import GraphError, GraphErrors
 from emgflow.graphfile import position, read_graph_file
 from emgflow.recordings import Recording, load
@@ -153,7 +155,10 @@ def _reader(file: str, label: str, repetition: str, n_classes: int,
         if bad:
             raise GraphError(f"{take} holds labels {bad} but classes names {n_classes} (0..{n_classes - 1})",
                              file, *where.get("classes", (None, None)), "name every class the takes hold, in class order")
-        reps = episode_repetitions(labels) if repetition == EPISODES else streams.pop(repetition)[:, 0]
+        if repetition == EPISODES:
+            reps = episode_repetitions(labels)
+        else:  # a repetition recorded twice (a redo in `emgflow calibrate`): the later one counts
+            reps = superseded(labels, streams.pop(repetition)[:, 0])
         streams.update(label=labels, repetition=reps)
         return Recording(rec.emg, rec.rate, streams, rec.channel_names, rec.source, rec.meta)
     return read
@@ -169,13 +174,11 @@ def _from_take(path: Path) -> DatasetSpec:
     n = max(int(labels.max()) + 1, 2)
     names = {str(k): str(v) for k, v in dict(rec.meta.get("class_names") or {}).items()}
     classes = tuple(names.get(str(i), f"class {i}") for i in range(n))
-    source = rec.streams["repetition"][:, 0] if "repetition" in rec.streams else episode_repetitions(labels)
-    reps = sorted(set(np.unique(source).tolist()) - {0})
+    reader = _reader(str(path), "label", "repetition" if "repetition" in rec.streams else EPISODES, n, {})
+    reps = sorted(r for r in np.unique(reader(path).streams["repetition"]).tolist() if r > 0)
     if len(reps) < 2:
         raise ValueError(f"{path} holds {len(reps)} repetition(s) of its gestures; training needs one to test on "
                          f"and at least one to train on")
-    repetition = "repetition" if "repetition" in rec.streams else EPISODES
     val = (reps[-2],) if len(reps) >= 3 else ()
     return DatasetSpec(str(path.resolve()), lambda: {path.stem: [path]}, (reps[-1],), val, classes,
-                       description=f"{path.name}: one take, {len(reps)} repetitions",
-                       reader=_reader(str(path), "label", repetition, n, {}))
+                       description=f"{path.name}: one take, {len(reps)} repetitions", reader=reader)

@@ -223,7 +223,8 @@ def recording_repetitions(rec: Recording) -> np.ndarray:
 
 def windows_from(recordings: Sequence[Recording], pipeline: Sequence[dict[str, Any]], *,
                  target: str | None = None, target_columns: Sequence[int] | None = None) -> Windows:
-    """Run every recording through the pipeline and label each row by its last sample."""
+    """Run every recording through the pipeline and label each row by its last sample; rows of a
+    negative repetition (``calibration.SET_ASIDE``, an attempt redone later) are left out."""
     parts: list[Windows] = []
     for rec in recordings:
         rows, last, rate = run_pipeline(pipeline, rec.emg, rec.rate)
@@ -236,9 +237,10 @@ def windows_from(recordings: Sequence[Recording], pipeline: Sequence[dict[str, A
         if target is not None:
             tgt = rec.streams[target][last]
             tgt = tgt[:, list(target_columns)] if target_columns is not None else tgt
-        parts.append(Windows(rows.astype(np.float32), rep[last], seg[last], np.zeros(len(rows), dtype=np.int64),
-                             np.arange(len(rows)), None if label is None else label[last].astype(np.int64),
-                             None if tgt is None else tgt.astype(np.float32), rate))
+        windows = Windows(rows.astype(np.float32), rep[last], seg[last], np.zeros(len(rows), dtype=np.int64),
+                          np.arange(len(rows)), None if label is None else label[last].astype(np.int64),
+                          None if tgt is None else tgt.astype(np.float32), rate)
+        parts.append(windows.take(windows.repetition >= 0))  # SET_ASIDE: a redone attempt and the rest before it
     if not parts:
         raise ValueError("no windows: every recording is shorter than the pipeline's window")
     return concat_windows(parts)

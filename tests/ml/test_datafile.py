@@ -168,3 +168,26 @@ def test_the_subject_may_be_left_out_only_where_the_dataset_holds_one(data_dir):
         TrainConfig.from_options({"model": "cnn", "dataset": "db1"})
     with pytest.raises(ValueError, match="db1 has no subject None; subjects: 1, 2, 3"):
         TrainConfig(model="cnn", dataset="db1")
+
+
+def test_a_repetition_recorded_twice_trains_on_the_later_one(data_dir, tmp_path):
+    """What a redo in `emgflow calibrate` leaves in a take: both attempts, labelled as they were cued."""
+    from emgflow.calibration import SET_ASIDE
+    from emgflow.ml.datasets import windows_from
+
+    runs = [(0, 0, 100), (1, 1, 150), (0, 0, 100), (1, 1, 150), (0, 0, 100), (1, 2, 150), (0, 0, 100), (1, 3, 150),
+            (0, 0, 100)]  # (class, repetition, samples): repetition 1 of class 1 redone
+    label = np.concatenate([np.full(n, c) for c, _, n in runs]).astype(np.int32)
+    rep = np.concatenate([np.full(n, r) for _, r, n in runs]).astype(np.int32)
+    emg = np.loadtxt(data_dir / "libemg-one-subject-myo/stream/raw_emg.csv", delimiter=",")[:len(label)]
+    take = tmp_path / "take.npz"
+    np.savez(take, emg=emg.astype(np.float32), rate=200.0, label=label, repetition=rep,
+             meta=json.dumps({"class_names": {"0": "rest", "1": "power"}}))
+    spec = read_dataset(take)
+    assert spec.test == (3,) and spec.val == (2,) and spec.classes == ("rest", "power")
+    rec = spec.reader(take)
+    reps = rec.streams["repetition"][:, 0]
+    assert (reps[100:250] == SET_ASIDE).all() and (reps[350:500] == 1).all()  # the earlier attempt gives way
+    w = windows_from([rec], [{"type": "rms", "window": 20, "step": 2}])
+    last = 19 + 2 * np.arange((len(label) - 20) // 2 + 1)  # the last sample of each window
+    assert SET_ASIDE not in w.repetition and len(w) == int((last >= 250).sum())  # it and the rest before it left out
