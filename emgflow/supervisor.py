@@ -237,7 +237,7 @@ class Supervisor:
             if code is None:
                 if not self._reachable(p):
                     p.last_seen = now  # its beats cannot arrive: neither hung nor killable from here
-                elif p.state == "running" and now - p.last_seen > HANG_TIMEOUT_S:
+                elif p.state == "running" and now - p.last_seen > HANG_TIMEOUT_S and self._heard(p, p.last_seen + HANG_TIMEOUT_S):
                     self.on_event(p.spec.name, f"no heartbeat for {HANG_TIMEOUT_S:.0f} s: killing it")
                     p.proc.kill()
                 continue
@@ -254,6 +254,10 @@ class Supervisor:
 
     def _reachable(self, p: OsProcess) -> bool:
         return self.hosts is None or self.hosts.reachable(p.host)
+
+    def _heard(self, p: OsProcess, since: float) -> bool:
+        """Its host answered after ``since``: a silent process there is hung, not cut off by its link."""
+        return self.hosts is None or self.hosts.heard(p.host, since)
 
     def _maybe_restart(self, p: OsProcess) -> None:
         policy = p.policy

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -59,10 +60,17 @@ class TwoHosts:
         """Cut (or restore) the wire between the hosts."""
         _ip("-n", self.ns["a"], "link", "set", self.veth["a"], "up" if up else "down")
 
-    def run(self, side: str, *argv: str, **kw) -> subprocess.Popen:
-        """``ip netns exec NS python -m emgflow.cli.app ARGV...`` in its own session (killed at teardown)."""
-        proc = subprocess.Popen(["ip", "netns", "exec", self.ns[side], sys.executable, "-m", "emgflow.cli.app", *argv],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
+    def run(self, side: str, *argv: str, log: Path | None = None) -> subprocess.Popen:
+        """``ip netns exec NS python -m emgflow.cli.app ARGV...`` in its own session (killed at teardown);
+        its output goes to ``log`` (read it while it runs), else to pipes."""
+        out = open(log, "w") if log is not None else subprocess.PIPE
+        try:
+            proc = subprocess.Popen(["ip", "netns", "exec", self.ns[side], sys.executable, "-m", "emgflow.cli.app", *argv],
+                                    stdout=out, stderr=subprocess.STDOUT if log is not None else subprocess.PIPE,
+                                    text=True, start_new_session=True)
+        finally:
+            if log is not None:
+                out.close()
         self.procs.append(proc)
         return proc
 
