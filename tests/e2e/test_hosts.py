@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
+import socket
+import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
 
+import msgpack
 import numpy as np
 import pytest
 import zmq
@@ -21,7 +24,7 @@ from emgflow.contract import ProcessSpec
 from emgflow.keys import Curve, create
 
 from .netns import TwoHosts, two_hosts  # noqa: F401  (the fixture)
-from .procs import alive, children_of, start_run, wait_for
+from .procs import STARTED, alive, children_of, start_run, wait_for
 from .test_safe_stop import UdpHand, moved
 
 REPO = Path(__file__).resolve().parents[2]
@@ -256,3 +259,44 @@ def test_an_agents_processes_die_with_it(tmp_path, two_hosts):
     os.killpg(run.pid, signal.SIGINT)
     assert run.wait(60) == 0, log.read_text()
     assert "left running: host 'b' cannot be reached" in log.read_text()
+
+
+# --- an admitted peer's bad requests ------------------------------------------------------------------
+def test_the_agent_answers_bad_requests_with_an_error_and_runs_nothing(tmp_path):
+    keys = host_keys(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "agent.log"
+    with open(log, "w") as out:
+        agent = subprocess.Popen([sys.executable, "-m", "emgflow.cli.app", "agent", "--address", "127.0.0.1", "--port",
+                                  str(port), "--key", str(keys / "b.key_secret"), "--admit", str(keys)],
+                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    STARTED.append(agent)
+    assert wait_for(lambda: "listening on" in log.read_text(), 30), log.read_text()
+    b_key = zmq.auth.load_certificate(str(keys / "b.key"))[0].decode()
+    ctx = zmq.Context()
+    try:
+        peer = client(ctx, zmq.DEALER, keys / "a.key_secret", b_key)
+        peer.connect(f"tcp://127.0.0.1:{port}")
+
+        def ask(frame: bytes) -> dict:
+            peer.send(frame)
+            assert peer.poll(10_000), "no answer"
+            return msgpack.unpackb(peer.recv())
+
+        assert ask(b"\xc1 not msgpack")["error"].startswith("malformed request: not msgpack")
+        assert "before hello" in ask(control.pack("launch", spec="{}"))["error"]
+        rundir = Path(ask(control.pack("hello"))["rundir"])
+        assert rundir.is_dir()
+        assert "not a control message" in ask(control.pack("shell", cmd="rm -rf /"))["error"]
+        assert "malformed request" in ask(control.pack("launch", spec="not json"))["error"]
+        assert "is not SIGTERM or SIGKILL" in ask(control.pack("signal", name="x", sig=1))["error"]
+        assert 0 < ask(control.pack("port"))["port"] < 65536
+        clock = ask(control.pack("clock", id=1, t0=5, n=1))
+        assert clock["running"] == [] and clock["t0"] == 5 and clock["t1"] <= clock["t2"] and clock["refused"] == 0
+    finally:
+        ctx.destroy(linger=0)
+    assert children_of(agent.pid) == [] and "malformed request refused (5 so far)" in log.read_text()
+    agent.send_signal(signal.SIGTERM)
+    assert agent.wait(30) == 0 and not rundir.exists()
