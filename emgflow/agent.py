@@ -7,7 +7,7 @@ host's address: the supervisor cannot reserve one here), ``launch``es processes 
 ``contract.ProcessSpec``, started exactly as the supervisor starts a local one, with this host's own
 key file filled in: a secret never leaves its host), sends ``signal``s, and pings with ``clock``
 requests, answered with the clock stamps, the processes still running and the refused count. The
-agent reports each ``exit``. Its runners die with it (PR_SET_PDEATHSIG and a parent-pid check), and a
+agent reports each ``exit``, and answers ``unknown`` to a supervisor it has no session for (it restarted). Its runners die with it (PR_SET_PDEATHSIG and a parent-pid check), and a
 supervisor silent for ``orphan_s`` has its processes stopped (their teardown: a hand's safe pose).
 """
 
@@ -32,7 +32,7 @@ from .graph import RUNDIR_PREFIX
 from .keys import Curve, Gate, public_keys
 
 TO_AGENT = frozenset({"hello", "port", "launch", "signal", "clock", "end"})
-FROM_AGENT = frozenset({"hello", "port", "exit", "clock", "error"})
+FROM_AGENT = frozenset({"hello", "port", "exit", "clock", "error", "unknown"})
 ORPHAN_S = 30.0
 SIGNALS = {int(signal.SIGTERM), int(signal.SIGKILL)}
 
@@ -118,8 +118,9 @@ class Agent:
         if kind == "hello" and session is None:
             session = self.sessions[peer] = Session(tempfile.mkdtemp(prefix=RUNDIR_PREFIX))
             log(f"supervisor {peer.hex()} connected (run folder {session.rundir})")
-        if session is None:
-            raise control.ControlError(f"{kind!r} before hello")
+        if session is None:  # never said hello, or said it to an agent that has since restarted
+            self._reply(peer, "unknown")
+            return
         session.last_seen = time.monotonic()
         if kind == "hello":
             self._reply(peer, "hello", rundir=session.rundir)

@@ -147,7 +147,7 @@ class AgentLink:
             for p in self.procs.values():
                 if p.returncode is None and p.since < int(msg["n"]) and p.name not in running:
                     p.returncode = -int(signal.SIGKILL)
-                    self.on_event(p.name, "is gone from its agent, which never reported its exit (did the agent restart?)")
+                    self.on_event(p.name, "is gone from its agent, which never reported its exit")
             if int(msg["refused"]) > self.refused:
                 self.on_event(self.host.name, f"agent refused {int(msg['refused']) - self.refused} peer(s) whose CURVE key is not listed")
                 self.refused = int(msg["refused"])
@@ -155,6 +155,11 @@ class AgentLink:
             p = self.procs.get(str(msg["name"]))
             if p is not None and p.returncode is None:
                 p.returncode = int(msg["code"])
+        elif kind == "unknown":  # the agent restarted: what it ran for us died with it
+            for p in self.procs.values():
+                if p.returncode is None:
+                    p.returncode = -int(signal.SIGKILL)
+                    self.on_event(p.name, f"is gone: host {self.host.name!r}'s agent no longer knows this run (it restarted)")
         elif kind == "error":
             self.on_event(self.host.name, f"agent: {msg['error']}")
 
