@@ -30,7 +30,7 @@ Err = Callable[..., None]   # _Validator.err: (message, *path, hint=..., key=...
 @dataclass(frozen=True)
 class HostSpec:
     name: str
-    address: str      # an IP address: cross-host edges bind tcp on it
+    address: str      # an IPv4 address: cross-host edges bind tcp on it
     key: str          # the host's public key file; its secret (NAME.key_secret) stays on the host
     agent: int = 0    # the agent's port; 0: the supervisor's host
 
@@ -81,9 +81,9 @@ def _host(err: Err, name: str, body: Any, base: Path) -> HostSpec | None:
             err(f"host {name!r}: unknown key {key!r}", *at, key, key=True, hint=unknown_key_hint(str(key), list(HOST_KEYS)))
     ok = True
     try:
-        ipaddress.ip_address(str(body.get("address")))
+        ipaddress.IPv4Address(str(body.get("address")))
     except ValueError:
-        err(f"host {name!r}: address must be an IP address, got {body.get('address')!r}", *at,
+        err(f"host {name!r}: address must be an IPv4 address, got {body.get('address')!r}", *at,
             *(("address",) if "address" in body else ()), hint="the address the other hosts reach this one on")
         ok = False
     agent = body.get("agent", 0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from dataclasses import replace
 from typing import Any, Callable
@@ -177,6 +178,12 @@ class Hosts:
         if not os.path.isfile(self.local.secret_file):
             raise AgentError(f"{self.local.secret_file} is missing: host {self.local.name!r} (no `agent:`) runs "
                              "`emgflow run`, so its secret key must be on this machine")
+        with socket.socket() as probe:
+            try:
+                probe.bind((self.local.address, 0))
+            except OSError as exc:
+                raise AgentError(f"host {self.local.name!r} (no `agent:`) runs `emgflow run`, but its address "
+                                 f"{self.local.address} is not this machine's ({exc.strerror})") from None
         keys = sorted({h.public_key for h in graph.hosts.values()})
         allowed = sorted({*keys, *(public_keys(graph.keys) if graph.keys else [])})
         self.curve = Curve(self.local.public_key, self.local.secret_file, allowed, keys)

@@ -57,7 +57,7 @@ def write(tmp_path: Path, text: str) -> Path:
     (HOSTS.replace(", agent: 7700", "") + NODES, 1, 1, "exactly one host runs `emgflow run`", "leave `agent:` out"),
     (HOSTS.replace("a: {address: 10.77.0.1,", "a: {address: 10.77.0.1, agent: 7701,") + NODES, 1, 1,
      "exactly one host runs `emgflow run` (has no `agent:`), got 0", "every other host"),
-    (HOSTS.replace("10.77.0.2", "lab-pc") + NODES, 3, 16, "address must be an IP address, got 'lab-pc'", "reach this one"),
+    (HOSTS.replace("10.77.0.2", "lab-pc") + NODES, 3, 16, "address must be an IPv4 address, got 'lab-pc'", "reach this one"),
     (HOSTS.replace("agent: 7700", "agent: 70000") + NODES, 3, 34, "agent must be a port number", "--port"),
     (HOSTS.replace("keys/b.key", "keys/missing.key") + NODES, 3, 45, "key:", "emgflow keys NAME"),
     (HOSTS.replace("key: keys/b.key", "port: 1") + NODES, 3, 40, "unknown key 'port'", "agent"),
@@ -122,3 +122,9 @@ def test_a_secret_missing_on_the_supervisors_host_is_said_before_anything_starts
     result = CliRunner().invoke(app, ["run", str(write(tmp_path, HOSTS + NODES)), "--quiet"])
     assert result.exit_code == 1
     assert "a.key_secret is missing: host 'a' (no `agent:`) runs `emgflow run`" in result.output
+
+
+def test_running_on_a_machine_that_is_not_the_supervisors_host_is_said_before_anything_starts(tmp_path, keys):
+    result = CliRunner().invoke(app, ["run", str(write(tmp_path, HOSTS + NODES)), "--quiet"])  # 10.77.0.1: a test netns's
+    assert result.exit_code == 1
+    assert "host 'a' (no `agent:`) runs `emgflow run`, but its address 10.77.0.1 is not this machine's" in result.output

@@ -301,3 +301,20 @@ def test_the_agent_answers_bad_requests_with_an_error_and_runs_nothing(tmp_path)
     assert children_of(agent.pid) == [] and "malformed request refused (4 so far)" in log.read_text()
     agent.send_signal(signal.SIGTERM)
     assert agent.wait(30) == 0 and not rundir.exists()
+
+
+def test_a_restarted_agent_no_longer_runs_the_graphs_processes_and_their_policy_applies(tmp_path, two_hosts):
+    keys = host_keys(tmp_path)
+    agent, _ = start_agent(two_hosts, tmp_path, keys)
+    graph = write(tmp_path, "g.yaml", relay_graph(keys, tmp_path / "rec.npz", rate=20))   # relay: restart never
+    log = tmp_path / "run.log"
+    run = two_hosts.run("a", "run", str(graph), "--quiet", log=log)
+    relay = runners(agent.pid, 1)["relay"]
+    time.sleep(1.0)
+    os.kill(agent.pid, signal.SIGKILL)
+    assert wait_for(lambda: not alive(relay) and "b: agent silent" in log.read_text(), 5), log.read_text()
+    start_agent(two_hosts, tmp_path, keys)
+    assert run.wait(30) == 1, log.read_text()
+    text = log.read_text()
+    assert "relay: is gone: host 'b''s agent no longer knows this run (it restarted)" in text
+    assert "node 'relay' failed" in text
