@@ -157,7 +157,7 @@ class _Validator:
         self._edges(specs, nodes_doc)
         self._groups(specs)
         hosts = read_hosts(self.err, doc, self.base)
-        place(self.err, specs, nodes_doc, hosts)
+        place(self.err, specs, nodes_doc, hosts, doc.get("hosts"))
         if transport == "ipc":
             self._socket_paths(specs)
         order = self._toposort(specs)

@@ -91,27 +91,29 @@ def _host(err: Err, name: str, body: Any, base: Path) -> HostSpec | None:
         err(f"host {name!r}: agent must be a port number (1-65535)", *at, "agent", hint="the port `emgflow agent --port` listens on")
         ok = False
     key = str((base / str(body["key"])).resolve()) if body.get("key") is not None else ""
-    try:
-        public = zmq.auth.load_certificate(key)[0] if key else b""
-    except (OSError, ValueError) as exc:
-        public = b""
-        err(f"host {name!r}: key: {exc}", *at, "key", hint="the host's NAME.key from `emgflow keys NAME`, relative to the graph file")
-        ok = False
-    if key and ok and len(public) != 40:
-        err(f"host {name!r}: key: no z85 public key in {key}", *at, "key", hint="`emgflow keys NAME` makes a pair")
-        ok = False
-    if not key and ok:
+    if not key:
         err(f"host {name!r} has no key", *at, hint="key: keys/NAME.key (`emgflow keys NAME --dir keys` makes the pair)")
-        ok = False
+        return None
+    try:
+        public = zmq.auth.load_certificate(key)[0]
+    except (OSError, ValueError) as exc:
+        err(f"host {name!r}: key: {exc}", *at, "key", hint="the host's NAME.key from `emgflow keys NAME`, relative to the graph file")
+        return None
+    if len(public or b"") != 40:
+        err(f"host {name!r}: key: no z85 public key in {key}", *at, "key", hint="`emgflow keys NAME` makes a pair")
+        return None
     return HostSpec(name, str(body["address"]), key, int(agent)) if ok else None
 
 
-def place(err: Err, specs: dict[str, Any], nodes_doc: dict[str, Any], hosts: dict[str, HostSpec]) -> None:
-    """Set each node's ``host`` (default: the supervisor's); refuse an unknown host or a group across hosts."""
+def place(err: Err, specs: dict[str, Any], nodes_doc: dict[str, Any], hosts: dict[str, HostSpec], declared: Any) -> None:
+    """Set each node's ``host`` (default: the supervisor's); refuse an unknown host or a group across hosts.
+    ``declared``: the ``hosts:`` section as written (a host refused there already has its error)."""
     local = next((h.name for h in hosts.values() if not h.agent), "")
     groups: dict[str, str] = {}
     for nid, spec in specs.items():
         host = nodes_doc[nid].get("host")
+        if host is not None and host not in hosts and isinstance(declared, dict) and host in declared:
+            continue
         if host is not None and host not in hosts:
             err(f"node {nid!r}: no host {host!r}" + ("" if hosts else " (the graph has no hosts: section)"),
                 "nodes", nid, "host", hint=unknown_key_hint(str(host), list(hosts)) if hosts else

@@ -113,24 +113,24 @@ class AgentLink:
             self.on_event(self.host.name, f"agent silent for {DOWN_AFTER_S:g} s (link down or agent dead): its "
                                           f"{left} process(es) are left to it, neither killed nor restarted")
 
-    def _pump(self, timeout_ms: int) -> dict[str, Any] | None:
-        """Handle every waiting reply (waiting up to ``timeout_ms`` for the first); returns the last."""
-        msg = None
+    def _pump(self, timeout_ms: int) -> list[dict[str, Any]]:
+        """Handle every waiting reply (waiting up to ``timeout_ms`` for the first); returns them."""
+        got = []
         while self.sock.poll(timeout_ms, zmq.POLLIN):
             timeout_ms = 0
             try:
-                msg = control.unpack(self.sock.recv(), FROM_AGENT)
-                self._on(msg)
+                got.append(control.unpack(self.sock.recv(), FROM_AGENT))
+                self._on(got[-1])
             except (control.ControlError, KeyError, TypeError, ValueError):
                 self.bad += 1
-        return msg
+        return got
 
     def _await(self, kind: str) -> dict[str, Any]:
         deadline = time.monotonic() + CONNECT_S
         while time.monotonic() < deadline:
-            msg = self._pump(50)
-            if msg is not None and msg["t"] == kind:
-                return msg
+            for msg in self._pump(50):
+                if msg["t"] == kind:
+                    return msg
         raise AgentError(f"host {self.host.name!r}: the agent at {self.host.address}:{self.host.agent} did not answer "
                          f"{kind!r} within {CONNECT_S:.0f} s (is `emgflow agent` running there, admitting this host's key?)")
 

@@ -71,6 +71,13 @@ def test_placement_errors_name_file_line_column_and_a_hint(tmp_path, keys, text,
     assert (errors[0].line, errors[0].column) == (line, column) and hint in errors[0].hint, errors[0]
 
 
+def test_a_refused_host_is_not_refused_again_on_each_node_placed_there(tmp_path, keys):
+    with pytest.raises(GraphErrors) as info:
+        load_graph(write(tmp_path, HOSTS.replace("keys/b.key", "keys/missing.key") + NODES))
+    (error,) = info.value.errors
+    assert "host 'b': key:" in error.message
+
+
 def test_validate_and_graph_say_which_edges_cross_hosts(tmp_path, keys):
     path = write(tmp_path, HOSTS + NODES)
     g = load_graph(path)
