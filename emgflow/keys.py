@@ -7,6 +7,8 @@ clients. On one host the supervisor makes a fresh key pair per run and every soc
 stays in a 0600 file in the 0700 run folder (never on a command line: ``ps`` shows argv). Each process
 that binds runs a ``Gate``: a ZAP handler that admits only the listed public keys (the run's own, plus
 the graph's ``keys:`` folder) and counts every other peer, which never reaches a node.
+Across hosts (a graph with ``hosts:``) each host uses its own pair instead: a client names the
+public key of the host it connects to, and the gates admit every host's key (hosts.py, remote.py).
 """
 
 from __future__ import annotations
