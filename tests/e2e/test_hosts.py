@@ -318,3 +318,18 @@ def test_a_restarted_agent_no_longer_runs_the_graphs_processes_and_their_policy_
     text = log.read_text()
     assert "relay: is gone: host 'b''s agent no longer knows this run (it restarted)" in text
     assert "node 'relay' failed" in text
+
+
+def test_a_hung_process_on_a_reachable_host_is_killed_through_its_agent(tmp_path, two_hosts):
+    """Its agent keeps answering, so the silence is the process's own: killed as hung, as on one host."""
+    keys = host_keys(tmp_path)
+    agent, agent_log = start_agent(two_hosts, tmp_path, keys)
+    log = tmp_path / "run.log"
+    run = two_hosts.run("a", "run", str(write(tmp_path, "g.yaml", relay_graph(keys, tmp_path / "rec.npz", rate=20))),
+                        "--quiet", log=log)
+    relay = runners(agent.pid, 1)["relay"]
+    time.sleep(1.5)
+    os.kill(relay, signal.SIGSTOP)
+    assert run.wait(30) == 1, log.read_text()
+    assert "relay: no heartbeat for 1 s: killing it" in log.read_text() and "agent silent" not in log.read_text()
+    assert f"'relay' exited with code -{int(signal.SIGKILL)}" in agent_log.read_text() and not alive(relay)
