@@ -43,10 +43,10 @@ def hosts_section(keys: Path) -> str:
             f"  b: {{address: 10.77.0.2, agent: {AGENT_PORT}, key: {keys}/b.key}}\n")
 
 
-def start_agent(hosts: TwoHosts, tmp_path: Path, keys: Path) -> tuple[object, Path]:
+def start_agent(hosts: TwoHosts, tmp_path: Path, keys: Path, *args: str) -> tuple[object, Path]:
     log = tmp_path / "agent.log"
     agent = hosts.run("b", "agent", "--address", "10.77.0.2", "--port", str(AGENT_PORT), "--key",
-                      str(keys / "b.key_secret"), "--admit", str(keys), log=log)
+                      str(keys / "b.key_secret"), "--admit", str(keys), *args, log=log)
     assert wait_for(lambda: "listening on" in log.read_text(), 30), log.read_text()
     return agent, log
 
@@ -333,3 +333,18 @@ def test_a_hung_process_on_a_reachable_host_is_killed_through_its_agent(tmp_path
     assert run.wait(30) == 1, log.read_text()
     assert "relay: no heartbeat for 1 s: killing it" in log.read_text() and "agent silent" not in log.read_text()
     assert f"'relay' exited with code -{int(signal.SIGKILL)}" in agent_log.read_text() and not alive(relay)
+
+
+def test_a_supervisor_sigkilled_leaves_nothing_running_on_either_host(tmp_path, two_hosts):
+    """Its own runners die with it; the agent stops the rest once the supervisor is silent for --orphan-s."""
+    keys = host_keys(tmp_path)
+    agent, agent_log = start_agent(two_hosts, tmp_path, keys, "--orphan-s", "2")
+    run = two_hosts.run("a", "run", str(write(tmp_path, "g.yaml", relay_graph(keys, tmp_path / "rec.npz", rate=20))),
+                        "--quiet")
+    relay = runners(agent.pid, 1)["relay"]
+    local = runners(run.pid, 2)
+    time.sleep(1.0)
+    os.kill(run.pid, signal.SIGKILL)
+    assert wait_for(lambda: not any(alive(p) for p in (relay, *local.values())), 10), "a node process outlived its supervisor"
+    assert "stopping 1 process(es): its supervisor has been silent for 2 s" in agent_log.read_text()
+    assert agent.poll() is None   # the agent itself serves on
