@@ -113,7 +113,7 @@ def test_plan_carries_edges_between_hosts_on_tcp_with_each_hosts_keys(tmp_path, 
     assert node["inner"].outputs["out"].endpoint == "tcp://10.77.0.2:9000"
     back = node["sink"].inputs["in"]
     assert back.host == "b" and back.curve.server_key == key["b"] and back.curve.key_file == str(keys / "a.key_secret")
-    for name, spec in specs.items():   # every process talks to the supervisor (a) over tcp+CURVE
+    for spec in specs.values():   # every process talks to the supervisor (a) over tcp+CURVE
         assert spec.curve.server_key == key["a"] and spec.curve.member(key["b"]) and spec.control.startswith("tcp://")
         assert ProcessSpec.from_json(spec.to_json()) == spec
         assert zmq.auth.load_certificate(str(keys / "a.key_secret"))[1].decode() not in spec.to_json()

@@ -16,14 +16,13 @@ from pathlib import Path
 
 import msgpack
 import numpy as np
-import pytest
 import zmq
 
 from emgflow import control
 from emgflow.contract import ProcessSpec
 from emgflow.keys import Curve, create
 
-from .netns import TwoHosts, two_hosts  # noqa: F401  (the fixture)
+from .netns import TwoHosts
 from .procs import STARTED, alive, children_of, start_run, wait_for
 from .test_safe_stop import UdpHand, moved
 
@@ -43,7 +42,7 @@ def hosts_section(keys: Path) -> str:
             f"  b: {{address: 10.77.0.2, agent: {AGENT_PORT}, key: {keys}/b.key}}\n")
 
 
-def start_agent(hosts: TwoHosts, tmp_path: Path, keys: Path, *args: str) -> tuple[object, Path]:
+def start_agent(hosts: TwoHosts, tmp_path: Path, keys: Path, *args: str) -> tuple[subprocess.Popen, Path]:
     log = tmp_path / "agent.log"
     agent = hosts.run("b", "agent", "--address", "10.77.0.2", "--port", str(AGENT_PORT), "--key",
                       str(keys / "b.key_secret"), "--admit", str(keys), *args, log=log)
