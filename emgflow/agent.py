@@ -112,6 +112,9 @@ class Agent:
                 self.bad += 1
                 log(f"malformed request refused ({self.bad} so far): {exc}")
                 self._reply(frames[0], "error", error=f"malformed request: {exc}")
+            except OSError as exc:  # a launch this host cannot make: said, and the agent serves on
+                log(f"request failed: {exc}")
+                self._reply(frames[0], "error", error=f"on this host: {exc}")
 
     def _on(self, peer: bytes, msg: dict[str, Any]) -> None:
         kind, session = msg["t"], self.sessions.get(peer)
