@@ -135,3 +135,11 @@ def test_running_on_a_machine_that_is_not_the_supervisors_host_is_said_before_an
     result = CliRunner().invoke(app, ["run", str(write(tmp_path, HOSTS + NODES)), "--quiet"])  # 10.77.0.1: a test netns's
     assert result.exit_code == 1
     assert "host 'a' (no `agent:`) runs `emgflow run`, but its address 10.77.0.1 is not this machine's" in result.output
+
+
+def test_the_agent_refuses_a_bad_key_or_admit_folder_with_exit_2(tmp_path, keys):
+    for key, admit, said in ((tmp_path / "none.key_secret", keys, "Invalid certificate file"),
+                             (keys / "b.key_secret", tmp_path / "none", "Invalid certificate directory")):
+        result = CliRunner().invoke(app, ["agent", "--address", "127.0.0.1", "--port", "1", "--key", str(key),
+                                          "--admit", str(admit)])
+        assert result.exit_code == 2 and said in result.output, result.output
