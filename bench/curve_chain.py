@@ -39,7 +39,7 @@ def main() -> None:
     lost = 0
     for _ in range(args.rounds):
         runs["floor"].append(run_floor(RELAYS, args.rate, args.channels, 1, count, transport="tcp"))
-        with mock.patch("emgflow.supervisor.Curve.for_run", return_value=None):
+        with mock.patch("emgflow.keys.Curve.for_run", return_value=None):
             values, n, _ = chain_run(RELAYS, args.rate, args.channels, 1, count, transport="tcp")
         runs["emgflow plain"].append(values)
         values, m, _ = chain_run(RELAYS, args.rate, args.channels, 1, count, transport="tcp")

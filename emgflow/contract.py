@@ -8,7 +8,10 @@ group; an input whose producer lives in the same process has no endpoint (``loca
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from .keys import Curve
@@ -38,6 +41,15 @@ class ProcessSpec:
     connect_timeout_s: float = 30.0
     curve: Curve | None = None                 # tcp: the run's keys (the secret stays in a 0600 file)
 
+    def on_host(self, key_file: str, parent_pid: int) -> "ProcessSpec":
+        """This spec as an agent runs it: every CURVE socket with the agent's host key pair (a secret
+        never leaves its host, so the supervisor leaves ``key_file`` to it), and the agent as the
+        parent the runner dies with."""
+        mine = lambda c: c and replace(c, key_file=key_file)  # noqa: E731
+        nodes = [replace(n, outputs={p: replace(o, curve=mine(o.curve)) for p, o in n.outputs.items()},
+                         inputs={p: replace(i, curve=mine(i.curve)) for p, i in n.inputs.items()}) for n in self.nodes]
+        return replace(self, nodes=nodes, curve=mine(self.curve), supervisor_pid=parent_pid)
+
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
@@ -53,3 +65,11 @@ class ProcessSpec:
 def _curve(raw: dict[str, Any]) -> dict[str, Any]:
     """``raw`` with its ``curve`` field (a dict in JSON) read back as a ``Curve``."""
     return {**raw, "curve": Curve(**raw["curve"])} if raw.get("curve") else raw
+
+
+def spawn(spec: ProcessSpec) -> subprocess.Popen:
+    """Start ``python -m emgflow.runner SPEC`` as a child of this process (the supervisor, or an agent)."""
+    # -P semantics (PYTHONSAFEPATH): `python -m` must not import a `emgflow` or node module that
+    # happens to sit in the working directory; PYTHONPATH still counts (users' own node modules).
+    env = {**os.environ, "PYTHONSAFEPATH": "1"}
+    return subprocess.Popen([sys.executable, "-m", "emgflow.runner", spec.to_json()], stdin=subprocess.DEVNULL, env=env)

@@ -23,6 +23,7 @@ import yaml
 from .codec import MAX_HOP_NAME, MAX_TRACE_HOPS
 from .errors import GraphError, GraphErrors, ParamError
 from .graphfile import Loader, position, read_graph_file
+from .hosts import HostSpec, place, read_hosts
 from .keys import public_keys
 from .message import StreamInfo
 from .node import Node
@@ -30,8 +31,8 @@ from .params import unknown_key_hint
 from .ports import POLICIES
 from .registry import UnknownNodeType, resolve
 
-GRAPH_KEYS = {"name", "description", "transport", "keys", "nodes"}
-NODE_KEYS = {"type", "params", "inputs", "restart", "max_restarts", "restart_delay_s", "group", "description"}
+GRAPH_KEYS = {"name", "description", "transport", "keys", "hosts", "nodes"}
+NODE_KEYS = {"type", "params", "inputs", "restart", "max_restarts", "restart_delay_s", "group", "host", "description"}
 EDGE_KEYS = {"from", "policy", "queue"}
 RESTART_POLICIES = ("never", "on-failure", "always")
 TRANSPORTS = ("ipc", "tcp")
@@ -65,6 +66,7 @@ class NodeSpec:
     max_restarts: int = 3
     restart_delay_s: float = 0.5
     group: str = ""           # nodes of one group share one OS process; "" = a process of its own
+    host: str = ""            # graphs with hosts: the host it runs on (hosts.py); "" = no hosts section
     streams: dict[str, StreamInfo] = field(default_factory=dict)
 
     @property
@@ -82,6 +84,7 @@ class Graph:
     transport: str = "ipc"
     description: str = ""
     keys: str = ""            # tcp: a folder of further public keys the run admits ("" = the run's own only)
+    hosts: dict[str, HostSpec] = field(default_factory=dict)  # placement (hosts.py); {} = one host
 
     def consumers(self, node: str, output: str) -> list[Edge]:
         return [e for n in self.nodes.values() for e in n.inputs.values() if (e.source, e.output) == (node, output)]
@@ -131,8 +134,8 @@ class _Validator:
         if transport not in TRANSPORTS:
             self.err(f"transport must be one of {list(TRANSPORTS)}, got {transport!r}", "transport")
         keys = str(self.base / str(doc["keys"])) if doc.get("keys") is not None else ""
-        if keys and transport != "tcp":
-            self.err("keys: only a `transport: tcp` graph admits keys (ipc sockets sit in a 0700 folder)", "keys",
+        if keys and transport != "tcp" and "hosts" not in doc:
+            self.err("keys: only a `transport: tcp` graph (or one with hosts:) admits keys", "keys",
                      hint="add `transport: tcp`, or remove `keys:`")
         elif keys:
             try:
@@ -153,6 +156,8 @@ class _Validator:
                 specs[spec.id] = spec
         self._edges(specs, nodes_doc)
         self._groups(specs)
+        hosts = read_hosts(self.err, doc, self.base)
+        place(self.err, specs, nodes_doc, hosts, doc.get("hosts"))
         if transport == "ipc":
             self._socket_paths(specs)
         order = self._toposort(specs)
@@ -162,7 +167,7 @@ class _Validator:
         if self.errors:
             raise self.fail()
         return Graph(name=str(doc.get("name", Path(self.loader.file).stem)), file=self.loader.file, nodes=specs,
-                     order=order or [], transport=transport, description=str(doc.get("description", "")), keys=keys)
+                     order=order or [], transport=transport, description=str(doc.get("description", "")), keys=keys, hosts=hosts)
 
     def _parse_overrides(self, nodes_doc: dict) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}

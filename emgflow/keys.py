@@ -7,12 +7,14 @@ clients. On one host the supervisor makes a fresh key pair per run and every soc
 stays in a 0600 file in the 0700 run folder (never on a command line: ``ps`` shows argv). Each process
 that binds runs a ``Gate``: a ZAP handler that admits only the listed public keys (the run's own, plus
 the graph's ``keys:`` folder) and counts every other peer, which never reaches a node.
+Across hosts (a graph with ``hosts:``) each host uses its own pair instead: a client names the
+public key of the host it connects to, and the gates admit every host's key (hosts.py, remote.py).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -63,6 +65,7 @@ class Curve:
     server_key: str
     key_file: str
     allowed: list[str]
+    graph: list[str] = field(default_factory=list)  # the run's own hosts' keys: its processes, not admitted peers
 
     @classmethod
     def for_run(cls, rundir: str, extra: str = "") -> "Curve":
@@ -70,7 +73,11 @@ class Curve:
         public, _ = create(RUN_KEY, rundir)
         own = zmq.auth.load_certificate(str(public))[0].decode()
         return cls(server_key=own, key_file=str(Path(rundir) / f"{RUN_KEY}.key_secret"),
-                   allowed=sorted({own, *(public_keys(extra) if extra else [])}))
+                   allowed=sorted({own, *(public_keys(extra) if extra else [])}), graph=[own])
+
+    def member(self, key: str) -> bool:
+        """``key`` belongs to one of the run's own processes (not to a peer ``keys:`` admits)."""
+        return key in self.graph
 
     @cached_property
     def _pair(self) -> tuple[bytes, bytes]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Callable
 
 from .contract import NodeRuntime, ProcessSpec
 from .graph import Graph, NodeSpec
@@ -33,35 +34,52 @@ class RestartPolicy:
 
 
 class Endpoints:
-    """Where each output binds: ``ipc://`` in the run directory, or a free loopback TCP port (with
-    ``curve``: every tcp socket of the run authenticated and encrypted)."""
+    """Where one host's outputs bind: ``ipc://`` in its run folder, or a free tcp port on its address
+    (with ``curve``: every tcp socket of the run authenticated and encrypted). ``reserve``: a port that
+    host's agent reserved (the supervisor cannot reserve one on another host)."""
 
-    def __init__(self, transport: str, rundir: str, curve: Curve | None = None) -> None:
-        self.transport, self.rundir, self.curve = transport, rundir, curve
+    def __init__(self, transport: str, rundir: str, curve: Curve | None = None, address: str = "127.0.0.1",
+                 reserve: Callable[[], int] | None = None) -> None:
+        self.transport, self.rundir, self.curve, self.address = transport, rundir, curve, address
+        self.reserve = reserve or self._free_port
 
     def control(self) -> str:
-        return "tcp://127.0.0.1:0" if self.transport == "tcp" else f"ipc://{self.rundir}/_control"
+        return f"tcp://{self.address}:0" if self.transport == "tcp" else f"ipc://{self.rundir}/_control"
 
-    def output(self, name: str) -> str:
-        if self.transport != "tcp":
+    def output(self, name: str, tcp: bool = False) -> str:
+        """``tcp``: the output has a consumer on another host."""
+        if self.transport != "tcp" and not tcp:
             return f"ipc://{self.rundir}/{name}"
+        return f"tcp://{self.address}:{self.reserve()}"
+
+    def _free_port(self) -> int:
         with socket.socket() as s:  # reserve a free port; the node binds it a moment later
-            s.bind(("127.0.0.1", 0))
-            return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+            s.bind((self.address, 0))
+            return s.getsockname()[1]
 
 
-def plan(graph: Graph, endpoints: Endpoints, control: str) -> dict[str, ProcessSpec]:
-    """Process name -> its spec, every process's nodes listed producers first."""
+def one_host(graph: Graph, rundir: str) -> tuple[Curve | None, Endpoints]:
+    """A graph without ``hosts:``: its CURVE (tcp: a fresh key pair for the run) and its endpoints."""
+    curve = Curve.for_run(rundir, graph.keys) if graph.transport == "tcp" else None
+    return curve, Endpoints(graph.transport, rundir, curve)
+
+
+def plan(graph: Graph, endpoints: Endpoints | dict[str, Endpoints], control: str) -> dict[str, ProcessSpec]:
+    """Process name -> its spec, every process's nodes listed producers first. ``endpoints``: one host's,
+    or each host's by name for a graph with ``hosts:`` (edges between hosts are tcp with CURVE)."""
+    at = endpoints if isinstance(endpoints, dict) else {"": endpoints}
+    supervisor = next((h.name for h in graph.hosts.values() if not h.agent), "")
+    host = lambda nid: graph.nodes[nid].host  # noqa: E731
     outputs: dict[tuple[str, str], OutputSpec] = {}
     for nid in graph.order:
         spec = graph.nodes[nid]
         for port in spec.cls.outputs:
             remote = [e for e in graph.consumers(nid, port) if graph.nodes[e.node].process != spec.process]
             if remote:
-                outputs[nid, port] = OutputSpec(endpoint=endpoints.output(f"{nid}.{port}"), topic=f"{nid}.{port}",
-                                                subscribers=len(remote),
+                endpoint = at[spec.host].output(f"{nid}.{port}", tcp=any(host(e.node) != spec.host for e in remote))
+                outputs[nid, port] = OutputSpec(endpoint=endpoint, topic=f"{nid}.{port}", subscribers=len(remote),
                                                 lossless=any(e.policy == "all" for e in remote),
-                                                curve=endpoints.curve)
+                                                curve=_tcp(endpoint, at[spec.host].curve))
     procs = {}
     for name, members in graph.processes().items():
         nodes = []
@@ -73,11 +91,20 @@ def plan(graph: Graph, endpoints: Endpoints, control: str) -> dict[str, ProcessS
                     local[port] = f"{e.source}.{e.output}"
                 else:
                     out = outputs[e.source, e.output]
+                    curve = _tcp(out.endpoint, at[spec.host].curve, at[host(e.source)].curve)
                     inputs[port] = InputSpec(endpoint=out.endpoint, topic=out.topic, policy=e.policy, queue=e.queue,
-                                             curve=out.curve)
+                                             curve=curve, host=host(e.source) if host(e.source) != spec.host else "")
             nodes.append(NodeRuntime(name=nid, cls=class_path(spec.cls), params=spec.params,
                                      outputs={p: o for (n, p), o in outputs.items() if n == nid},
                                      inputs=inputs, local_inputs=local))
+        own = at[graph.nodes[members[0]].host].curve
         procs[name] = ProcessSpec(name=name, nodes=nodes, control=control, supervisor_pid=os.getpid(),
-                                  connect_timeout_s=CONNECT_TIMEOUT_S, curve=endpoints.curve)
+                                  connect_timeout_s=CONNECT_TIMEOUT_S, curve=_tcp(control, own, at[supervisor].curve))
     return procs
+
+
+def _tcp(endpoint: str, own: Curve | None, server: Curve | None = None) -> Curve | None:
+    """A tcp socket's CURVE: this host's keys, talking to ``server``'s host (default: its own)."""
+    if own is None or not endpoint.startswith("tcp://"):
+        return None
+    return replace(own, server_key=server.server_key) if server is not None else own

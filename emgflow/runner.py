@@ -1,7 +1,7 @@
 """One node process: hosts one node (or every node of a group), serves the control channel, beats.
 
-Started by the supervisor as ``python -m emgflow.runner SPEC_JSON`` (a ``contract.ProcessSpec``). It
-imports the core and its own nodes' modules, not the node library. It dies with its parent
+Started by the supervisor (or, on another host, its agent) as ``python -m emgflow.runner SPEC_JSON``
+(a ``contract.ProcessSpec``). It imports the core and its own nodes' modules, not the node library. It dies with its parent
 (PR_SET_PDEATHSIG plus a parent-pid check), ignores Ctrl-C (the supervisor orchestrates the stop) and
 reports any exception with the failing node's name and traceback before exiting non-zero.
 

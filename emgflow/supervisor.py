@@ -18,10 +18,11 @@ from typing import Any, Callable
 import zmq
 
 from . import control
-from .contract import ProcessSpec
+from .contract import ProcessSpec, spawn
 from .graph import RUNDIR_PREFIX, Graph, NodeSpec
-from .keys import Curve, Gate
-from .plan import Endpoints, RestartPolicy, plan
+from .keys import Gate
+from .plan import RestartPolicy, one_host, plan
+from .remote import AgentError, Hosts, RemoteProcess
 
 READY_TIMEOUT_S = 120.0   # model loading and torch import happen before "ready"
 HANG_TIMEOUT_S = 1.0      # no heartbeat (a thread of its own, every 250 ms) for this long: hung
@@ -54,7 +55,7 @@ class OsProcess:
     spec: ProcessSpec
     members: list[str]
     policy: RestartPolicy
-    proc: subprocess.Popen | None = None
+    proc: subprocess.Popen | RemoteProcess | None = None
     state: str = "new"
     restarts: int = 0
     last_seen: float = 0.0
@@ -65,6 +66,7 @@ class OsProcess:
     ready_ns: int = 0
     stalls: set[str] = field(default_factory=set)  # nodes whose stall was reported
     refused: int = 0              # peers its gate refused (tcp), as its last heartbeat said
+    host: str = ""                # graphs with hosts: where it runs (an agent runs it unless it is ours)
 
 
 class GraphFailed(RuntimeError):
@@ -80,19 +82,26 @@ class Supervisor:
         self.on_event = on_event or (lambda node, text: print(f"[{node}] {text}", file=sys.stderr))
         self.on_stats = on_stats or (lambda procs: None)
         self.rundir = tempfile.mkdtemp(prefix=RUNDIR_PREFIX)  # its length is checked at validation
-        curve = Curve.for_run(self.rundir, graph.keys) if graph.transport == "tcp" else None
-        endpoints = Endpoints(graph.transport, self.rundir, curve)
         self.ctx = zmq.Context()
+        try:
+            self.hosts = Hosts(graph, self.ctx, self.rundir, self.on_event) if graph.hosts else None
+        except AgentError as exc:
+            self.ctx.term()
+            shutil.rmtree(self.rundir, ignore_errors=True)
+            raise GraphFailed(str(exc)) from None
+        self.links = self.hosts.links if self.hosts is not None else {}
+        curve, endpoints = self.hosts.wiring() if self.hosts is not None else one_host(graph, self.rundir)
         self.gate = Gate(self.ctx, curve.allowed) if curve is not None else None
         self.control = self.ctx.socket(zmq.ROUTER)
         self.control.setsockopt(zmq.LINGER, 0)
         if curve is not None:
             curve.server(self.control)
-        self.control.bind(endpoints.control())
+        self.control.bind(self.hosts.control() if self.hosts is not None else endpoints.control())
         control_ep = self.control.getsockopt(zmq.LAST_ENDPOINT).decode()
         self.procs = {nid: NodeProc(graph.nodes[nid], graph.nodes[nid].process) for nid in graph.order}
         self.processes = {name: OsProcess(spec, [n.name for n in spec.nodes],
-                                          RestartPolicy.of([graph.nodes[n.name] for n in spec.nodes]))
+                                          RestartPolicy.of([graph.nodes[n.name] for n in spec.nodes]),
+                                          host=graph.nodes[spec.nodes[0].name].host)
                           for name, spec in plan(graph, endpoints, control_ep).items()}
         self.stop_requested = False
         self.started_at = 0.0
@@ -113,23 +122,21 @@ class Supervisor:
     def _spawn(self, p: OsProcess) -> None:
         p.released = False
         p.failed_node = ""
-        # -P semantics (PYTHONSAFEPATH): `python -m` must not import a `emgflow` or node module that
-        # happens to sit in the working directory; PYTHONPATH still counts (users' own node modules).
-        env = {**os.environ, "PYTHONSAFEPATH": "1"}
-        p.proc = subprocess.Popen([sys.executable, "-m", "emgflow.runner", p.spec.to_json()],
-                                  stdin=subprocess.DEVNULL, env=env)
+        p.proc = self.links[p.host].launch(p.spec) if p.host in self.links else spawn(p.spec)
         self._set_state(p, "starting")
         p.last_seen = time.monotonic()
         p.spawned_ns, p.ready_ns = time.monotonic_ns(), 0
         p.refused = 0
 
-    def _send(self, name: str, kind: str) -> None:
+    def _send(self, name: str, kind: str, **body: Any) -> None:
         try:
-            self.control.send_multipart([name.encode(), control.pack(kind)], zmq.NOBLOCK)
+            self.control.send_multipart([name.encode(), control.pack(kind, **body)], zmq.NOBLOCK)
         except zmq.ZMQError:
             pass  # the process is gone; its exit is handled by the process watch
 
     def _handle_control(self, timeout_ms: int) -> None:
+        if self.hosts is not None:
+            self.hosts.tick()
         if not self.control.poll(timeout_ms, zmq.POLLIN):
             return
         while True:
@@ -228,7 +235,9 @@ class Supervisor:
                 continue
             code = p.proc.poll()
             if code is None:
-                if p.state == "running" and now - p.last_seen > HANG_TIMEOUT_S:
+                if not self._reachable(p):
+                    p.last_seen = now  # its beats cannot arrive: neither hung nor killable from here
+                elif p.state == "running" and now - p.last_seen > HANG_TIMEOUT_S and self._heard(p, p.last_seen + HANG_TIMEOUT_S):
                     self.on_event(p.spec.name, f"no heartbeat for {HANG_TIMEOUT_S:.0f} s: killing it")
                     p.proc.kill()
                 continue
@@ -242,6 +251,13 @@ class Supervisor:
                     self.on_event(p.spec.name, f"exited with code {code}")
                 self._set_state(p, "failed")
             self._maybe_restart(p)
+
+    def _reachable(self, p: OsProcess) -> bool:
+        return self.hosts is None or self.hosts.reachable(p.host)
+
+    def _heard(self, p: OsProcess, since: float) -> bool:
+        """Its host answered after ``since``: a silent process there is hung, not cut off by its link."""
+        return self.hosts is None or self.hosts.heard(p.host, since)
 
     def _maybe_restart(self, p: OsProcess) -> None:
         policy = p.policy
@@ -290,6 +306,8 @@ class Supervisor:
             for s, handler in old.items():
                 signal.signal(s, handler)
             self.control.close()
+            if self.hosts is not None:
+                self.hosts.close()
             if self.gate is not None:
                 self.gate.stop()
             self.ctx.term()
@@ -315,6 +333,8 @@ class Supervisor:
             now = time.monotonic()
             if now - last_stats > 0.25:
                 last_stats = now
+                for p in self.processes.values() if self.hosts is not None else ():
+                    self._send(p.spec.name, "clock", offsets=self.hosts.offsets(p.host))
                 if self.gate is not None:
                     self._control_refused = self._note_refused("supervisor", self._control_refused, self.gate.refused)
                 self.on_stats(self.procs)
@@ -330,7 +350,7 @@ class Supervisor:
     def _stop_all(self) -> None:
         """Sources first, so end-of-stream flows down and recorders flush; then the rest; then force."""
         self.stop_requested = True
-        alive = lambda ps: [p for p in ps if p.proc is not None and p.proc.poll() is None]  # noqa: E731
+        alive = lambda ps: [p for p in ps if p.proc is not None and p.proc.poll() is None and self._reachable(p)]  # noqa: E731
         with_sources = [p for p in self.processes.values() if any(self.procs[m].is_source for m in p.members)]
         for p in alive(with_sources):
             self._send(p.spec.name, control.STOP)
@@ -344,6 +364,10 @@ class Supervisor:
         for p in alive(self.processes.values()):
             p.proc.kill()
             p.proc.wait()
+        for p in self.processes.values():
+            if p.proc is not None and p.proc.poll() is None:
+                self.on_event(p.spec.name, f"left running: host {p.host!r} cannot be reached (its agent stops it "
+                                           "once this supervisor stays silent)")
         self.on_stats(self.procs)
 
     # --- exposure: what `emgflow view` reads to attach to this run -----------------------------------
@@ -357,7 +381,7 @@ class Supervisor:
         """Replace ``RUNDIR/status.json`` (the wiring, each node's state, figures and output endpoints)
         so a view can attach to this run from another process; SIGTERM to ``pid`` stops it."""
         nodes = {nid: {"type": p.spec.type, "params": p.spec.params, "state": p.state, "restarts": p.restarts,
-                       "stats": p.stats, "process": p.process,
+                       "stats": p.stats, "process": p.process, "host": p.spec.host,
                        "inputs": {port: [e.source, e.output, e.policy, e.queue] for port, e in p.spec.inputs.items()}}
                  for nid, p in self.procs.items()}
         status = {"pid": os.getpid(), "name": self.graph.name, "description": self.graph.description,

@@ -81,12 +81,12 @@ class Publisher:
                 self.subscribed -= 1
 
     def _from_graph(self, frame: zmq.Frame) -> bool:
-        """A subscription from one of the graph's consumers (tcp: the run's own key), which the start
+        """A subscription from one of the graph's consumers (tcp: a key of the run's hosts), which the start
         waits for; one from a peer that ``keys:`` admits must not stand in for a consumer."""
         if self.spec.curve is None:
             return True
         try:
-            return frame.get("User-Id") == self.spec.curve.server_key
+            return self.spec.curve.member(frame.get("User-Id"))
         except zmq.ZMQError:
             return False  # no peer metadata: the end of a connection (its unsubscription) is not counted
 

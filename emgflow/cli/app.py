@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from . import bench, graph, keys, myo, nodes, run, validate, view
+from . import agent, bench, graph, keys, myo, nodes, run, validate, view
 
 app = typer.Typer(name="emgflow", no_args_is_help=True, add_completion=False,
                   context_settings={"help_option_names": ["-h", "--help"]},
@@ -37,6 +37,7 @@ app.add_typer(bench.app, name="bench")
 app.command("myo-emulator")(myo.myo_emulator)
 app.command("view")(view.view)
 app.command("keys")(keys.keys)
+app.command("agent")(agent.agent)
 # --- further commands (registered by their modules' owners) ---
 from . import calibrate as calibrate_cmd, eval as eval_cmd, export as export_cmd, train as train_cmd  # noqa: E402  (ML commands; torch loads inside them)
 app.command("train")(train_cmd.train)

@@ -13,16 +13,18 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from ..supervisor import NodeProc, Supervisor
+from ..remote import AgentError
+from ..supervisor import GraphFailed, NodeProc, Supervisor
 from .common import console, err_console, load_or_exit
 from .view import DEFAULT_PORT as DEFAULT_VIEW_PORT, open_view
 
 
 def stats_table(procs: dict[str, NodeProc], elapsed: float, title: str = "") -> Table:
     table = Table(title=title or None, header_style="bold", expand=False)
-    for col in ("node", "type", "process", "state", "in msgs", "out msgs", "msg/s", "dropped", "gaps", "bad", "restarts",
+    hosts = any(p.spec.host for p in procs.values())  # a graph with hosts: say where each node runs
+    for col in ("node", "type", *(("host",) if hosts else ()), "process", "state", "in msgs", "out msgs", "msg/s", "dropped", "gaps", "bad", "restarts",
                 "e2e p50 ms", "e2e p99 ms", "counters"):
-        table.add_column(col, justify="left" if col in ("node", "type", "state", "counters") else "right")
+        table.add_column(col, justify="left" if col in ("node", "type", "host", "state", "counters") else "right")
     for nid, p in procs.items():
         s = p.stats or {}
         ins = s.get("in", {})
@@ -30,7 +32,7 @@ def stats_table(procs: dict[str, NodeProc], elapsed: float, title: str = "") -> 
         lat = s.get("latency", {})
         rate = (received or s.get("sent", 0)) / elapsed if elapsed > 0 else 0.0
         table.add_row(
-            nid, p.spec.type, p.process, p.state, str(received), str(s.get("sent", 0)), f"{rate:.0f}",
+            nid, p.spec.type, *((p.spec.host,) if hosts else ()), p.process, p.state, str(received), str(s.get("sent", 0)), f"{rate:.0f}",
             str(sum(v["dropped"] for v in ins.values())), str(sum(v["gaps"] for v in ins.values())),
             str(s.get("malformed", 0) + sum(v.get("nonfinite", 0) for v in ins.values())), str(p.restarts),
             f"{lat['p50_us'] / 1000:.2f}" if "p50_us" in lat else "-",
@@ -44,7 +46,8 @@ def collect_stats(sup: Supervisor, elapsed: float) -> dict[str, Any]:
     """--stats: every node's figures, and what the supervisor refused (strangers on its sockets)."""
     return {"elapsed_s": elapsed,
             "supervisor": {"bad_control": sup.bad_control, "refused_peers": sup.refused},
-            "nodes": {nid: {"type": p.spec.type, "process": p.process, "state": p.state, "restarts": p.restarts, **(p.stats or {})}
+            "hosts": sup.hosts.figures() if sup.hosts is not None else {},
+            "nodes": {nid: {"type": p.spec.type, "host": p.spec.host, "process": p.process, "state": p.state, "restarts": p.restarts, **(p.stats or {})}
                       for nid, p in sup.procs.items()}}
 
 
@@ -90,7 +93,11 @@ def run(
     def on_event(node: str, text: str) -> None:
         err_console.print(f"[bold yellow]{node}[/]: {text}", highlight=False)
 
-    sup = Supervisor(g, on_event=on_event, on_stats=on_stats)
+    try:
+        sup = Supervisor(g, on_event=on_event, on_stats=on_stats)
+    except (GraphFailed, AgentError) as exc:
+        err_console.print(f"[red]error[/]: {exc}", highlight=False)
+        raise typer.Exit(code=1) from None
     viewer = open_view(sup, view_port, view_host) if view else None
     err_console.print(f"running [bold]{g.name}[/] ({len(g.nodes)} nodes in {len(sup.processes)} processes); "
                       "Ctrl-C stops it cleanly")
