@@ -8,65 +8,26 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import zmq
 
 from . import control
-from .contract import ProcessSpec, spawn
-from .graph import RUNDIR_PREFIX, Graph, NodeSpec
+from .contract import spawn
+from .graph import RUNDIR_PREFIX, Graph
 from .keys import Gate
 from .plan import RestartPolicy, one_host, plan
-from .remote import AgentError, Hosts, RemoteProcess
+from .procs import NodeProc, OsProcess
+from .remote import AgentError, Hosts
 
 READY_TIMEOUT_S = 120.0   # model loading and torch import happen before "ready"
 HANG_TIMEOUT_S = 1.0      # no heartbeat (a thread of its own, every 250 ms) for this long: hung
 STALL_REPORT_S = 2.0      # a send waiting this long on its consumers is reported, naming them
 STOP_GRACE_S = 5.0
 FINAL = ("done", "stopped", "failed")
-
-
-@dataclass
-class NodeProc:
-    """What the supervisor knows of one node (the live table's row)."""
-
-    spec: NodeSpec
-    process: str
-    state: str = "new"            # new | starting | ready | running | done | failed | stopped
-    restarts: int = 0
-    stats: dict[str, Any] = field(default_factory=dict)
-    latency: dict[str, list[float]] = field(default_factory=dict)
-    error: str = ""
-
-    @property
-    def is_source(self) -> bool:
-        return not self.spec.inputs
-
-
-@dataclass
-class OsProcess:
-    """One OS process hosting one node, or every node of a group."""
-
-    spec: ProcessSpec
-    members: list[str]
-    policy: RestartPolicy
-    proc: subprocess.Popen | RemoteProcess | None = None
-    state: str = "new"
-    restarts: int = 0
-    last_seen: float = 0.0
-    restart_at: float | None = None
-    released: bool = False        # told it may exit (all its consumers have finished)
-    failed_node: str = ""
-    spawned_ns: int = 0           # monotonic clock: start-up figures (spawn -> ready)
-    ready_ns: int = 0
-    stalls: set[str] = field(default_factory=set)  # nodes whose stall was reported
-    refused: int = 0              # peers its gate refused (tcp), as its last heartbeat said
-    host: str = ""                # graphs with hosts: where it runs (an agent runs it unless it is ours)
 
 
 class GraphFailed(RuntimeError):
@@ -133,6 +94,12 @@ class Supervisor:
             self.control.send_multipart([name.encode(), control.pack(kind, **body)], zmq.NOBLOCK)
         except zmq.ZMQError:
             pass  # the process is gone; its exit is handled by the process watch
+
+    def _send_clocks(self) -> None:
+        """Each process: the other hosts' clocks relative to its own, so its cross-host inputs map their
+        stamps (before the start, then every 0.25 s as the drift moves them)."""
+        for p in self.processes.values() if self.hosts is not None else ():
+            self._send(p.spec.name, control.CLOCK, offsets=self.hosts.offsets(p.host))
 
     def _handle_control(self, timeout_ms: int) -> None:
         if self.hosts is not None:
@@ -292,6 +259,7 @@ class Supervisor:
             self._wait_ready()
             if self.stop_requested:
                 return 0
+            self._send_clocks()
             for p in self._start_order():
                 self._send(p.spec.name, control.START)
                 self._set_state(p, "running")
@@ -333,8 +301,7 @@ class Supervisor:
             now = time.monotonic()
             if now - last_stats > 0.25:
                 last_stats = now
-                for p in self.processes.values() if self.hosts is not None else ():
-                    self._send(p.spec.name, "clock", offsets=self.hosts.offsets(p.host))
+                self._send_clocks()
                 if self.gate is not None:
                     self._control_refused = self._note_refused("supervisor", self._control_refused, self.gate.refused)
                 self.on_stats(self.procs)

@@ -60,14 +60,14 @@ class TwoHosts:
         """Cut (or restore) the wire between the hosts."""
         _ip("-n", self.ns["a"], "link", "set", self.veth["a"], "up" if up else "down")
 
-    def run(self, side: str, *argv: str, log: Path | None = None) -> subprocess.Popen:
+    def run(self, side: str, *argv: str, log: Path | None = None, env: dict[str, str] | None = None) -> subprocess.Popen:
         """``ip netns exec NS python -m emgflow.cli.app ARGV...`` in its own session (killed at teardown);
-        its output goes to ``log`` (read it while it runs), else to pipes."""
+        its output goes to ``log`` (read it while it runs), else to pipes; ``env``: added variables."""
         out = open(log, "w") if log is not None else subprocess.PIPE
         try:
             proc = subprocess.Popen(["ip", "netns", "exec", self.ns[side], sys.executable, "-m", "emgflow.cli.app", *argv],
                                     stdout=out, stderr=subprocess.STDOUT if log is not None else subprocess.PIPE,
-                                    text=True, start_new_session=True)
+                                    text=True, start_new_session=True, env={**os.environ, **(env or {})})
         finally:
             if log is not None:
                 out.close()

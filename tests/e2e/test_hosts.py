@@ -42,10 +42,11 @@ def hosts_section(keys: Path) -> str:
             f"  b: {{address: 10.77.0.2, agent: {AGENT_PORT}, key: {keys}/b.key}}\n")
 
 
-def start_agent(hosts: TwoHosts, tmp_path: Path, keys: Path, *args: str) -> tuple[subprocess.Popen, Path]:
+def start_agent(hosts: TwoHosts, tmp_path: Path, keys: Path, *args: str,
+                env: dict[str, str] | None = None) -> tuple[subprocess.Popen, Path]:
     log = tmp_path / "agent.log"
     agent = hosts.run("b", "agent", "--address", "10.77.0.2", "--port", str(AGENT_PORT), "--key",
-                      str(keys / "b.key_secret"), "--admit", str(keys), *args, log=log)
+                      str(keys / "b.key_secret"), "--admit", str(keys), *args, log=log, env=env)
     assert wait_for(lambda: "listening on" in log.read_text(), 30), log.read_text()
     return agent, log
 
@@ -347,3 +348,29 @@ def test_a_supervisor_sigkilled_leaves_nothing_running_on_either_host(tmp_path, 
     assert wait_for(lambda: not any(alive(p) for p in (relay, *local.values())), 10), "a node process outlived its supervisor"
     assert "stopping 1 process(es): its supervisor has been silent for 2 s" in agent_log.read_text()
     assert agent.poll() is None   # the agent itself serves on
+
+
+# --- one clock: host b runs 3.7 s ahead ------------------------------------------------------------------
+SKEW_NS = 3_700_000_000
+
+
+def test_a_skewed_host_clock_is_recovered_and_latency_across_hosts_is_on_one_clock(tmp_path, two_hosts):
+    """b's processes read a clock 3.7 s ahead (the test hook): the supervisor recovers the offset within
+    the uncertainty it reports, and every node's latency, across the hosts and back, is on one clock
+    (without the mapping the relay on b would see -3.7 s and the recorder on a +3.7 s)."""
+    keys = host_keys(tmp_path)
+    start_agent(two_hosts, tmp_path, keys, env={"EMGFLOW_CLOCK_SKEW_NS": str(SKEW_NS)})
+    graph = write(tmp_path, "g.yaml", relay_graph(keys, tmp_path / "rec.npz", rate=200))
+    run = two_hosts.run("a", "run", str(graph), "--quiet", "--stats", str(tmp_path / "stats.json"))
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    clock = stats["hosts"]["b"]
+    assert abs(clock["offset_ns"] - SKEW_NS) <= clock["uncertainty_ns"], clock
+    assert clock["uncertainty_ns"] < 50_000_000, clock   # a real bound, not a shrug
+    for name in ("relay", "rec"):
+        node = stats["nodes"][name]
+        assert node["in"]["in"]["received"] == PULSES and node["in"]["in"]["unmapped"] == 0, (name, node)
+        lat = node["latency"]
+        assert 0 < lat["p50_us"] and lat["max_us"] < 1e6, (name, lat)   # us: under 1 s, never 3.7 s off
+    assert len(np.load(tmp_path / "rec.npz")["emg"]) == PULSES
