@@ -2,7 +2,8 @@
 
 Same wire content as emgflow (msgpack header + raw numpy payload), same message size and rate,
 same pacing and the same XPUB readiness wait, but no runtime: each process is a bare loop.
-Run as ``python -m emgflow.floor ROLE IN_ENDPOINT OUT_ENDPOINT ARGS_JSON``.
+Run as ``python -m emgflow.floor ROLE IN_ENDPOINT OUT_ENDPOINT ARGS_JSON``; with ``"curve": {"server_key",
+"key_file"}`` in the args, every socket speaks CURVE (encryption's cost, no gate), as emgflow's tcp does.
 """
 
 from __future__ import annotations
@@ -16,10 +17,17 @@ import zmq
 
 from .clock import sleep_until
 from .clocksync import now_ns
+from .keys import Curve
 
 
-def _pub(ctx: zmq.Context, endpoint: str) -> zmq.Socket:
+def _curve(args: dict) -> Curve | None:
+    return Curve(allowed=[], **args["curve"]) if args.get("curve") else None
+
+
+def _pub(ctx: zmq.Context, endpoint: str, curve: Curve | None = None) -> zmq.Socket:
     sock = ctx.socket(zmq.XPUB)
+    if curve is not None:
+        curve.server(sock)
     sock.setsockopt(zmq.LINGER, 2000)
     sock.setsockopt(zmq.XPUB_NODROP, 1)
     sock.bind(endpoint)
@@ -27,8 +35,10 @@ def _pub(ctx: zmq.Context, endpoint: str) -> zmq.Socket:
     return sock
 
 
-def _sub(ctx: zmq.Context, endpoint: str) -> zmq.Socket:
+def _sub(ctx: zmq.Context, endpoint: str, curve: Curve | None = None) -> zmq.Socket:
     sock = ctx.socket(zmq.SUB)
+    if curve is not None:
+        curve.client(sock)
     sock.setsockopt(zmq.SUBSCRIBE, b"")
     sock.connect(endpoint)
     return sock
@@ -36,7 +46,7 @@ def _sub(ctx: zmq.Context, endpoint: str) -> zmq.Socket:
 
 def source(out_ep: str, args: dict) -> None:
     ctx = zmq.Context()
-    pub = _pub(ctx, out_ep)
+    pub = _pub(ctx, out_ep, _curve(args))
     data = np.zeros((args["samples"], args["channels"]), np.float32)
     period = int(1e9 / args["rate"])
     t0 = now_ns() + 50_000_000
@@ -49,10 +59,10 @@ def source(out_ep: str, args: dict) -> None:
     ctx.term()
 
 
-def relay(in_ep: str, out_ep: str) -> None:
+def relay(in_ep: str, out_ep: str, args: dict) -> None:
     ctx = zmq.Context()
-    sub = _sub(ctx, in_ep)
-    pub = _pub(ctx, out_ep)
+    sub = _sub(ctx, in_ep, _curve(args))
+    pub = _pub(ctx, out_ep, _curve(args))
     while True:
         topic, raw, payload = sub.recv_multipart()
         header = msgpack.unpackb(raw)
@@ -66,9 +76,9 @@ def relay(in_ep: str, out_ep: str) -> None:
     ctx.term()
 
 
-def sink(in_ep: str, out_file: str) -> None:
+def sink(in_ep: str, args: dict) -> None:
     ctx = zmq.Context()
-    sub = _sub(ctx, in_ep)
+    sub = _sub(ctx, in_ep, _curve(args))
     latencies, seqs = [], []
     while True:
         _, raw, payload = sub.recv_multipart()
@@ -79,7 +89,7 @@ def sink(in_ep: str, out_file: str) -> None:
         np.frombuffer(payload, header["d"]).reshape(header["s"])
         latencies.append((rx - header["t"]) / 1000)
         seqs.append(header["q"])
-    np.savez(out_file, latency_us=np.array(latencies), seq=np.array(seqs))
+    np.savez(args["out"], latency_us=np.array(latencies), seq=np.array(seqs))
     sub.close()
     ctx.term()
 
@@ -89,9 +99,9 @@ def main() -> None:
     if role == "source":
         source(out_ep, args)
     elif role == "relay":
-        relay(in_ep, out_ep)
+        relay(in_ep, out_ep, args)
     else:
-        sink(in_ep, args["out"])
+        sink(in_ep, args)
 
 
 if __name__ == "__main__":

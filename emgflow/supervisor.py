@@ -59,6 +59,9 @@ class Supervisor:
             curve.server(self.control)
         self.control.bind(self.hosts.control() if self.hosts is not None else endpoints.control())
         control_ep = self.control.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.poller = zmq.Poller()
+        for sock in [self.control, *(link.sock for link in self.links.values())]:
+            self.poller.register(sock, zmq.POLLIN)
         self.procs = {nid: NodeProc(graph.nodes[nid], graph.nodes[nid].process) for nid in graph.order}
         self.processes = {name: OsProcess(spec, [n.name for n in spec.nodes],
                                           RestartPolicy.of([graph.nodes[n.name] for n in spec.nodes]),
@@ -102,9 +105,10 @@ class Supervisor:
             self._send(p.spec.name, control.CLOCK, offsets=self.hosts.offsets(p.host))
 
     def _handle_control(self, timeout_ms: int) -> None:
+        ready = dict(self.poller.poll(timeout_ms))  # agents' replies too: a clock reply is read as it lands
         if self.hosts is not None:
             self.hosts.tick()
-        if not self.control.poll(timeout_ms, zmq.POLLIN):
+        if self.control not in ready:
             return
         while True:
             try:
