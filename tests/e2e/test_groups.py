@@ -128,7 +128,7 @@ def test_sigkill_of_a_group_process_restarts_the_group(tmp_path):
     proc = start_run(g, "--stats", str(tmp_path / "stats.json"))
     assert wait_for(lambda: len(children_of(proc.pid)) == 3, 30)
     kids = children_of(proc.pid)
-    assert wait_for(lambda: (tmp_path / "rec.npz").exists(), 30)
+    assert wait_for(lambda: (tmp_path / "rec.npz.emgrec").exists(), 30)  # the take so far
     group_pid = [k for k in kids if '"name": "work"' in open(f"/proc/{k}/cmdline").read()]
     assert len(group_pid) == 1
     os.kill(group_pid[0], signal.SIGKILL)

@@ -74,7 +74,7 @@ def test_ctrl_c_stops_in_order_and_leaves_no_process(tmp_path):
     proc = start_run(g)
     assert wait_for(lambda: len(children_of(proc.pid)) == 3, 30)
     kids = children_of(proc.pid)
-    assert wait_for(lambda: (tmp_path / "rec.npz").exists(), 30)
+    assert wait_for(lambda: (tmp_path / "rec.npz.emgrec").exists(), 30)  # the take so far
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
