@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace as _dc_replace
+from dataclasses import dataclass, field
+from dataclasses import replace as _dc_replace
 from typing import Any
 
 import numpy as np
@@ -52,3 +53,5 @@ class StreamInfo:
     rate: float | None = None
     channels: int | None = None
     names: tuple[str, ...] | None = None
+    row_values: int | None = None
+    """Values in one row when a row is more than its ``channels`` (a window, an image); None: ``channels``."""

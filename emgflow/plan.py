@@ -7,9 +7,11 @@ import os
 import socket
 from dataclasses import dataclass
 
+from .codec import payload_limit
 from .contract import NodeRuntime, ProcessSpec
 from .graph import Graph, NodeSpec
 from .keys import Curve
+from .message import StreamInfo
 from .registry import class_path
 from .transport import InputSpec, OutputSpec
 
@@ -72,9 +74,9 @@ def plan(graph: Graph, endpoints: Endpoints, control: str) -> dict[str, ProcessS
                 if graph.nodes[e.source].process == spec.process:
                     local[port] = f"{e.source}.{e.output}"
                 else:
-                    out = outputs[e.source, e.output]
+                    out, info = outputs[e.source, e.output], graph.nodes[e.source].streams.get(e.output, StreamInfo())
                     inputs[port] = InputSpec(endpoint=out.endpoint, topic=out.topic, policy=e.policy, queue=e.queue,
-                                             curve=out.curve)
+                                             curve=out.curve, max_payload=payload_limit(info))
             nodes.append(NodeRuntime(name=nid, cls=class_path(spec.cls), params=spec.params,
                                      outputs={p: o for (n, p), o in outputs.items() if n == nid},
                                      inputs=inputs, local_inputs=local))

@@ -34,6 +34,7 @@ class InputSpec:
     policy: str           # "all" | "latest"
     queue: int
     curve: Curve | None = None  # tcp: a CURVE client (keys.py)
+    max_payload: int = MAX_PAYLOAD_BYTES  # from the producer's stream (codec.payload_limit)
 
 
 class Publisher:
@@ -111,7 +112,9 @@ class Subscriber:
         # "all": the zmq pipe is the bounded queue (the lossless publisher waits when it is full).
         # "latest": read everything promptly and keep the newest `queue` messages ourselves.
         self.sock.setsockopt(zmq.RCVHWM, spec.queue if spec.policy == "all" else 1000)
-        # a frame larger than decode() would ever accept is refused by libzmq before it is held in memory
+        # a frame larger than any edge allows is refused by libzmq before it is held in memory; not the
+        # edge's own limit: libzmq 4.3 then ends the connection for good (no reconnect), so decode()
+        # refuses and counts (bad: size) a frame over the edge's limit
         self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_PAYLOAD_BYTES + MAX_HEADER_BYTES)
         self.sock.setsockopt(zmq.SUBSCRIBE, spec.topic.encode())
         if spec.curve is not None:
