@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .keys import Curve
+from .keys import Curve, Plain
 from .transport import InputSpec, OutputSpec
 
 
@@ -37,6 +37,7 @@ class ProcessSpec:
     supervisor_pid: int
     connect_timeout_s: float = 30.0
     curve: Curve | None = None                 # tcp: the run's keys (the secret stays in a 0600 file)
+    plain: Plain | None = None                 # ipc: the run's password file (0600)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -44,12 +45,13 @@ class ProcessSpec:
     @classmethod
     def from_json(cls, text: str) -> "ProcessSpec":
         raw = json.loads(text)
-        nodes = [NodeRuntime(**{**n, "outputs": {p: OutputSpec(**_curve(o)) for p, o in n["outputs"].items()},
-                                "inputs": {p: InputSpec(**_curve(i)) for p, i in n["inputs"].items()}})
+        nodes = [NodeRuntime(**{**n, "outputs": {p: OutputSpec(**_keys(o)) for p, o in n["outputs"].items()},
+                                "inputs": {p: InputSpec(**_keys(i)) for p, i in n["inputs"].items()}})
                  for n in raw.pop("nodes")]
-        return cls(nodes=nodes, **_curve(raw))
+        return cls(nodes=nodes, **_keys(raw))
 
 
-def _curve(raw: dict[str, Any]) -> dict[str, Any]:
-    """``raw`` with its ``curve`` field (a dict in JSON) read back as a ``Curve``."""
-    return {**raw, "curve": Curve(**raw["curve"])} if raw.get("curve") else raw
+def _keys(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with its ``curve`` / ``plain`` fields (dicts in JSON) read back as ``Curve`` / ``Plain``."""
+    kinds = {"curve": Curve, "plain": Plain}
+    return {**raw, **{k: kind(**raw[k]) for k, kind in kinds.items() if raw.get(k)}}

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .codec import payload_limit
 from .contract import NodeRuntime, ProcessSpec
 from .graph import Graph, NodeSpec
-from .keys import Curve
+from .keys import Curve, Plain
 from .message import StreamInfo
 from .registry import class_path
 from .transport import InputSpec, OutputSpec
@@ -36,10 +36,11 @@ class RestartPolicy:
 
 class Endpoints:
     """Where each output binds: ``ipc://`` in the run directory, or a free loopback TCP port (with
-    ``curve``: every tcp socket of the run authenticated and encrypted)."""
+    ``curve``: every tcp socket of the run authenticated and encrypted; ipc with ``plain``: every data
+    socket of the run authenticated)."""
 
-    def __init__(self, transport: str, rundir: str, curve: Curve | None = None) -> None:
-        self.transport, self.rundir, self.curve = transport, rundir, curve
+    def __init__(self, transport: str, rundir: str, curve: Curve | None = None, plain: Plain | None = None) -> None:
+        self.transport, self.rundir, self.curve, self.plain = transport, rundir, curve, plain
 
     def control(self) -> str:
         return "tcp://127.0.0.1:0" if self.transport == "tcp" else f"ipc://{self.rundir}/_control"
@@ -63,7 +64,7 @@ def plan(graph: Graph, endpoints: Endpoints, control: str) -> dict[str, ProcessS
                 outputs[nid, port] = OutputSpec(endpoint=endpoints.output(f"{nid}.{port}"), topic=f"{nid}.{port}",
                                                 subscribers=len(remote),
                                                 lossless=any(e.policy == "all" for e in remote),
-                                                curve=endpoints.curve)
+                                                curve=endpoints.curve, plain=endpoints.plain)
     procs = {}
     for name, members in graph.processes().items():
         nodes = []
@@ -76,10 +77,11 @@ def plan(graph: Graph, endpoints: Endpoints, control: str) -> dict[str, ProcessS
                 else:
                     out, info = outputs[e.source, e.output], graph.nodes[e.source].streams.get(e.output, StreamInfo())
                     inputs[port] = InputSpec(endpoint=out.endpoint, topic=out.topic, policy=e.policy, queue=e.queue,
-                                             curve=out.curve, max_payload=payload_limit(info))
+                                             curve=out.curve, max_payload=payload_limit(info),
+                                             plain=out.plain and replace(out.plain, user=nid))
             nodes.append(NodeRuntime(name=nid, cls=class_path(spec.cls), params=spec.params,
                                      outputs={p: o for (n, p), o in outputs.items() if n == nid},
                                      inputs=inputs, local_inputs=local))
         procs[name] = ProcessSpec(name=name, nodes=nodes, control=control, supervisor_pid=os.getpid(),
-                                  connect_timeout_s=CONNECT_TIMEOUT_S, curve=endpoints.curve)
+                                  connect_timeout_s=CONNECT_TIMEOUT_S, curve=endpoints.curve, plain=endpoints.plain)
     return procs

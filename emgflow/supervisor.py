@@ -20,7 +20,7 @@ import zmq
 from . import control
 from .contract import ProcessSpec
 from .graph import RUNDIR_PREFIX, Graph, NodeSpec
-from .keys import Curve, Gate
+from .keys import Curve, Gate, Plain
 from .plan import Endpoints, RestartPolicy, plan
 
 READY_TIMEOUT_S = 120.0   # model loading and torch import happen before "ready"
@@ -64,7 +64,7 @@ class OsProcess:
     spawned_ns: int = 0           # monotonic clock: start-up figures (spawn -> ready)
     ready_ns: int = 0
     stalls: set[str] = field(default_factory=set)  # nodes whose stall was reported
-    refused: int = 0              # peers its gate refused (tcp), as its last heartbeat said
+    refused: int = 0              # peers its gate refused, as its last heartbeat said
 
 
 class GraphFailed(RuntimeError):
@@ -81,9 +81,10 @@ class Supervisor:
         self.on_stats = on_stats or (lambda procs: None)
         self.rundir = tempfile.mkdtemp(prefix=RUNDIR_PREFIX)  # its length is checked at validation
         curve = Curve.for_run(self.rundir, graph.keys) if graph.transport == "tcp" else None
-        endpoints = Endpoints(graph.transport, self.rundir, curve)
+        plain = Plain.for_run(self.rundir) if graph.transport != "tcp" else None
+        endpoints = Endpoints(graph.transport, self.rundir, curve, plain)
         self.ctx = zmq.Context()
-        self.gate = Gate(self.ctx, curve.allowed) if curve is not None else None
+        self.gate = Gate(self.ctx, curve) if curve is not None else None
         self.control = self.ctx.socket(zmq.ROUTER)
         self.control.setsockopt(zmq.LINGER, 0)
         if curve is not None:
@@ -97,7 +98,7 @@ class Supervisor:
         self.stop_requested = False
         self.started_at = 0.0
         self.bad_control = 0
-        self.refused = 0          # peers refused by every gate of the run (tcp: keys not listed)
+        self.refused = 0          # peers refused by every gate of the run (not of this run)
         self._control_refused = 0
 
     def _nodes(self, p: OsProcess) -> list[NodeProc]:
@@ -195,7 +196,7 @@ class Supervisor:
         """Say how many peers a gate refused since its last count (none of them reached a node)."""
         if now > before:
             self.refused += now - before
-            self.on_event(who, f"refused {now - before} peer(s) whose CURVE key is not listed")
+            self.on_event(who, f"refused {now - before} peer(s) not of this run (tcp: an unlisted key; ipc: no run password)")
         return now
 
     @staticmethod
