@@ -144,27 +144,7 @@ class Csv(_Recorder):
             self.file.close()
 
 
-class _Streams(_Recorder):
-    """Ports of the recorders that write recordings (npz, emgrec): `emg`, optional label and target."""
-
-    in_ = In(policy="all", help="main stream, saved as `emg`")
-    label = In(policy="all", optional=True, help="per-sample labels, saved as `label`")
-    target = In(policy="all", optional=True, help="per-sample targets (glove, force), saved as `target`")
-
-    def on_in(self, msg: Msg) -> None:
-        self._add("emg", msg)
-
-    def on_label(self, msg: Msg) -> None:
-        self._add("label", msg)
-
-    def on_target(self, msg: Msg) -> None:
-        self._add("target", msg)
-
-    def _add(self, key: str, msg: Msg) -> None:
-        raise NotImplementedError
-
-
-class Emgrec(_Streams):
+class Emgrec(_Recorder):
     """Record a stream, and optional label / target streams, to an append-only .emgrec file
     (emgflow.emgrec) that emgflow.recordings.load reads and `replay` plays back, as it does an npz
     from the npz recorder. For takes of any length: each flush appends only the rows received since
@@ -177,6 +157,9 @@ class Emgrec(_Streams):
     kind = "emgrec"
     path = Param(str, help="output .emgrec file (relative to the graph file)", path=True)
     flush_s = Param(float, 1.0, gt=0, unit="s", help="append to the file at least this often, also while the stream stalls")
+    in_ = In(policy="all", help="main stream, saved as `emg`")
+    label = In(policy="all", optional=True, help="per-sample labels, saved as `label`")
+    target = In(policy="all", optional=True, help="per-sample targets (glove, force), saved as `target`")
 
     @property
     def log_path(self) -> str:
@@ -189,6 +172,15 @@ class Emgrec(_Streams):
         self.layouts: dict[str, tuple[int, np.dtype]] = {}
         self.ends: dict[str, int] = {}
         self._start_clock()
+
+    def on_in(self, msg: Msg) -> None:
+        self._add("emg", msg)
+
+    def on_label(self, msg: Msg) -> None:
+        self._add("label", msg)
+
+    def on_target(self, msg: Msg) -> None:
+        self._add("target", msg)
 
     def _add(self, key: str, msg: Msg) -> None:
         rows = _rows(msg)
