@@ -31,14 +31,14 @@ class _Layout:
     gaps: list[list[int]] = field(default_factory=list)  # [row, samples jumped] before that row
 
 
-def export_npz(source: str | Path, path: str | Path) -> bool:
+def export_npz(source: str | Path, path: str | Path) -> None:
     """Write the recording in ``source`` (.emgrec) to ``path`` (.npz) in the npz recorder's layout;
-    False (and nothing written) when it holds no emg rows. Written to ``<path>.tmp.npz`` and renamed,
-    so ``path`` is whole or absent; a failed write (a full disk) removes the temp file and raises."""
+    nothing when it holds no emg rows. Written to ``<path>.tmp.npz``, synced and renamed, so ``path``
+    is never a partial file; a failed write (a full disk) removes the temp file and raises."""
     layouts = _scan(source)
     emg = layouts.get("emg")
     if emg is None or emg.start is None:
-        return False
+        return
     temp = f"{path}.tmp.npz"
     try:
         with zipfile.ZipFile(temp, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
@@ -48,12 +48,13 @@ def export_npz(source: str | Path, path: str | Path) -> bool:
             for name, value in _small_arrays(layouts).items():
                 with z.open(f"{name}.npy", "w") as member:
                     np.lib.format.write_array(member, value, allow_pickle=False)
+        with open(temp, "rb") as f:
+            os.fsync(f.fileno())  # on disk before the rename, as the recorder then removes the .emgrec
     except OSError as exc:
         Path(temp).unlink(missing_ok=True)
         raise OSError(exc.errno, f"{path}: {exc.strerror} while exporting {source} (kept whole; the temp file "
                                  f"is removed)") from None
     os.replace(temp, path)
-    return True
 
 
 def _scan(source: str | Path) -> dict[str, _Layout]:
