@@ -14,7 +14,7 @@ from collections import deque
 
 import zmq
 
-from emgflow.keys import Plain
+from ..keys import Plain
 
 QUEUE = 2000          # frames held between drains (about 2 s of a 1 kHz message stream)
 RCVHWM = 10_000       # zmq's own slack behind the reading thread, should it ever be descheduled
