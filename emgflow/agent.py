@@ -29,7 +29,7 @@ import zmq
 from . import clocksync, control
 from .contract import ProcessSpec, spawn
 from .graph import RUNDIR_PREFIX
-from .keys import Curve, Gate, public_keys
+from .keys import Curve, Gate, Plain, public_keys
 
 TO_AGENT = frozenset({"hello", "port", "launch", "signal", "clock", "end"})
 FROM_AGENT = frozenset({"hello", "port", "exit", "clock", "error", "unknown"})
@@ -55,7 +55,7 @@ class Agent:
         self.address, self.key_file, self.orphan_s = address, key_file, orphan_s
         allowed = public_keys(admit)
         self.ctx = zmq.Context()
-        self.gate = Gate(self.ctx, allowed)
+        self.gate = Gate(self.ctx, Curve("", key_file, allowed))
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
         try:
@@ -120,6 +120,7 @@ class Agent:
         kind, session = msg["t"], self.sessions.get(peer)
         if kind == "hello" and session is None:
             session = self.sessions[peer] = Session(tempfile.mkdtemp(prefix=RUNDIR_PREFIX))
+            Plain.for_run(session.rundir)  # the password this host's ipc edges log in with (0600, never sent)
             log(f"supervisor {peer.hex()} connected (run folder {session.rundir})")
         if session is None:  # never said hello, or said it to an agent that has since restarted
             self._reply(peer, "unknown")

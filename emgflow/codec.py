@@ -14,13 +14,19 @@ from typing import Any, Sequence
 import msgpack
 import numpy as np
 
-from .message import Msg
+from .message import Msg, StreamInfo
 
 SCHEMA_VERSION = 1
 MAX_HEADER_BYTES = 1 << 20
 """The whole msgpack header (meta and trace included); the first message of a stream carries the most meta."""
 MAX_PAYLOAD_BYTES = 64 << 20
-"""Default payload limit when the caller knows no tighter one for the edge."""
+"""Payload limit of an edge whose producer declares no row width (and the most any edge allows)."""
+MESSAGE_S = 10.0
+MESSAGE_ROWS = 4096
+"""A message carries at most ``MESSAGE_S`` of its stream or ``MESSAGE_ROWS`` rows, whichever is more
+(an LSL pull, a stream without a rate): the rows of an edge's payload limit."""
+VALUE_BYTES = 16
+"""Bytes per value in an edge's payload limit: the widest number a payload may hold (complex128)."""
 MAX_TRACE_HOPS = 64
 MAX_HOP_NAME = 128
 MAX_NDIM = 8
@@ -43,6 +49,22 @@ class MalformedFrame(ValueError):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
+
+
+def max_rows(rate: float | None) -> int:
+    """The most rows one message of a stream at ``rate`` may carry (``MESSAGE_S``, ``MESSAGE_ROWS``)."""
+    return max(MESSAGE_ROWS, math.ceil(rate * MESSAGE_S)) if rate and math.isfinite(rate) else MESSAGE_ROWS
+
+
+def payload_limit(info: StreamInfo) -> int:
+    """An edge's payload limit from what its producer declared: ``max_rows`` rows of ``row_values``
+    (else ``channels``) values of ``VALUE_BYTES``, at most ``MAX_PAYLOAD_BYTES``; that when the
+    producer declares no width. A frame over it is refused before use, so a consumer's memory is
+    bounded by its stream, not by what a stranger or a broken producer sends."""
+    values = info.row_values or info.channels
+    if not values:
+        return MAX_PAYLOAD_BYTES
+    return min(MAX_PAYLOAD_BYTES, max_rows(info.rate) * values * VALUE_BYTES)
 
 
 def encode(topic: bytes, msg: Msg, *, eos: bool = False) -> list[Any]:

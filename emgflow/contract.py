@@ -14,7 +14,7 @@ import sys
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from .keys import Curve
+from .keys import Curve, Plain
 from .transport import InputSpec, OutputSpec
 
 
@@ -40,6 +40,7 @@ class ProcessSpec:
     supervisor_pid: int
     connect_timeout_s: float = 30.0
     curve: Curve | None = None                 # tcp: the run's keys (the secret stays in a 0600 file)
+    plain: Plain | None = None                 # ipc: the run's password file (0600)
 
     def on_host(self, key_file: str, parent_pid: int) -> "ProcessSpec":
         """This spec as an agent runs it: every CURVE socket with the agent's host key pair (a secret
@@ -56,15 +57,16 @@ class ProcessSpec:
     @classmethod
     def from_json(cls, text: str) -> "ProcessSpec":
         raw = json.loads(text)
-        nodes = [NodeRuntime(**{**n, "outputs": {p: OutputSpec(**_curve(o)) for p, o in n["outputs"].items()},
-                                "inputs": {p: InputSpec(**_curve(i)) for p, i in n["inputs"].items()}})
+        nodes = [NodeRuntime(**{**n, "outputs": {p: OutputSpec(**_keys(o)) for p, o in n["outputs"].items()},
+                                "inputs": {p: InputSpec(**_keys(i)) for p, i in n["inputs"].items()}})
                  for n in raw.pop("nodes")]
-        return cls(nodes=nodes, **_curve(raw))
+        return cls(nodes=nodes, **_keys(raw))
 
 
-def _curve(raw: dict[str, Any]) -> dict[str, Any]:
-    """``raw`` with its ``curve`` field (a dict in JSON) read back as a ``Curve``."""
-    return {**raw, "curve": Curve(**raw["curve"])} if raw.get("curve") else raw
+def _keys(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with its ``curve`` / ``plain`` fields (dicts in JSON) read back as ``Curve`` / ``Plain``."""
+    kinds = {"curve": Curve, "plain": Plain}
+    return {**raw, **{k: kind(**raw[k]) for k, kind in kinds.items() if raw.get(k)}}
 
 
 def spawn(spec: ProcessSpec) -> subprocess.Popen:

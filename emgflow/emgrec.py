@@ -23,9 +23,10 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 import numpy as np
@@ -135,40 +136,73 @@ class Stream:
     """(row, jump): before row ``row`` the stream index jumped by ``jump`` (> 0 samples lost)."""
 
 
+class Block(NamedTuple):
+    """One whole block read back: its header, its payload and the file bytes it spans."""
+
+    header: dict[str, Any]
+    payload: bytes
+    offset: int
+    end: int
+
+
+def blocks(path: str | Path) -> Iterator[Block]:
+    """Each whole block of the file in order, reading one at a time (memory holds one block, whatever
+    the file's length); stops at the first block cut short or damaged. Raises ValueError if the file
+    is not an .emgrec file, or if a whole block (a good checksum: a recorder wrote it) is malformed."""
+    with open(path, "rb") as f:
+        if f.read(len(MAGIC)) != MAGIC:
+            raise ValueError(f"does not begin with the .emgrec signature {MAGIC!r}")
+        pos, size = len(MAGIC), os.fstat(f.fileno()).st_size
+        while len(sizes := f.read(_SIZES.size)) == _SIZES.size:
+            head_size, payload_size, crc = _SIZES.unpack(sizes)
+            end = pos + _SIZES.size + head_size + payload_size
+            if head_size > _MAX_HEADER or end > size:
+                return
+            body = f.read(head_size + payload_size)
+            if zlib.crc32(body) != crc:
+                return
+            try:
+                header = msgpack.unpackb(body[:head_size], raw=False)
+                if header["t"] not in ("stream", "rows") or not isinstance(header["name"], str):
+                    raise ValueError(f"unknown block {header['t']!r}")
+            except Exception as exc:  # msgpack and dict access raise many unrelated types
+                raise ValueError(f"bad block at byte {pos}: {type(exc).__name__}: {exc}") from None
+            yield Block(header, body[head_size:], pos, end)
+            pos = end
+
+
 def read(path: str | Path) -> tuple[dict[str, Stream], int]:
     """Every stream in the file and the number of bytes left unread at the end (a cut or damaged
     tail). Raises ValueError if the file is not an .emgrec file at all."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if not data.startswith(MAGIC):
-        raise ValueError(f"does not begin with the .emgrec signature {MAGIC!r}")
-    pos = len(MAGIC)
     decls: dict[str, dict[str, Any]] = {}
     parts: dict[str, list[tuple[int, np.ndarray]]] = {}
-    while pos + _SIZES.size <= len(data):
-        head_size, payload_size, crc = _SIZES.unpack_from(data, pos)
-        body = pos + _SIZES.size
-        end = body + head_size + payload_size
-        if head_size > _MAX_HEADER or end > len(data) or zlib.crc32(data[body:end]) != crc:
-            break
-        try:  # a whole block with a good checksum was written by a recorder: anything odd is a bad file
-            header = msgpack.unpackb(data[body:body + head_size], raw=False)
-            if header["t"] == "stream":  # again for a known stream (a restarted recorder): it goes on
-                known = decls.setdefault(header["name"], header)
-                if (known["dtype"], known["width"]) != (header["dtype"], header["width"]):
-                    raise ValueError(f"stream {header['name']!r} declared again as {header['width']} x {header['dtype']}")
-                parts.setdefault(header["name"], [])
-            elif header["t"] == "rows":
-                decl = decls[header["name"]]
-                rows = np.frombuffer(data[body + head_size:end], _dtype(decl["dtype"])).reshape(-1, decl["width"])
-                parts[header["name"]].append((int(header["start"]), rows))
-        except Exception as exc:  # msgpack, numpy and dict access raise many unrelated types
-            raise ValueError(f"bad block at byte {pos}: {type(exc).__name__}: {exc}") from None
-        pos = end
-    return {name: _stream(decls[name], blocks) for name, blocks in parts.items() if blocks}, len(data) - pos
+    end = len(MAGIC)
+    for block in blocks(path):
+        try:
+            name = block.header["name"]
+            if block.header["t"] == "stream":
+                declare(decls, block.header)
+                parts.setdefault(name, [])
+            else:
+                rows = np.frombuffer(block.payload, stream_dtype(decls[name]["dtype"])).reshape(-1, decls[name]["width"])
+                parts[name].append((int(block.header["start"]), rows))
+        except Exception as exc:  # numpy and dict access raise many unrelated types
+            raise ValueError(f"bad block at byte {block.offset}: {type(exc).__name__}: {exc}") from None
+        end = block.end
+    streams = {name: _stream(decls[name], found) for name, found in parts.items() if found}
+    return streams, os.path.getsize(path) - end
 
 
-def _dtype(text: str) -> np.dtype:
+def declare(decls: dict[str, dict[str, Any]], header: dict[str, Any]) -> None:
+    """Note a stream's declaration in ``decls``; again for a known stream (a restarted recorder) it
+    goes on, with the same dtype and width or the file is bad (ValueError)."""
+    known = decls.setdefault(header["name"], header)
+    if (known["dtype"], known["width"]) != (header["dtype"], header["width"]):
+        raise ValueError(f"stream {header['name']!r} declared again as {header['width']} x {header['dtype']}")
+
+
+def stream_dtype(text: str) -> np.dtype:
+    """A declared dtype; an object dtype (it would need pickles) makes the file bad."""
     dtype = np.dtype(text)
     if dtype.hasobject:
         raise ValueError(f"object dtype {text!r}")

@@ -156,7 +156,7 @@ class Hosted:
             block = False
             rx = now_ns()
             try:
-                msg, ended = decode(frames)
+                msg, ended = decode(frames, st.sub.spec.max_payload)
             except MalformedFrame as exc:
                 self.malformed += 1
                 self.bad_reasons[exc.reason] += 1

@@ -50,3 +50,5 @@ class StreamInfo:
     rate: float | None = None
     channels: int | None = None
     names: tuple[str, ...] | None = None
+    row_values: int | None = None
+    """Values in one row when a row is more than its ``channels`` (a window, an image); None: ``channels``."""

@@ -8,9 +8,11 @@ import socket
 from dataclasses import dataclass, replace
 from typing import Callable
 
+from .codec import payload_limit
 from .contract import NodeRuntime, ProcessSpec
 from .graph import Graph, NodeSpec
-from .keys import Curve
+from .keys import Curve, Plain
+from .message import StreamInfo
 from .registry import class_path
 from .transport import InputSpec, OutputSpec
 
@@ -35,12 +37,13 @@ class RestartPolicy:
 
 class Endpoints:
     """Where one host's outputs bind: ``ipc://`` in its run folder, or a free tcp port on its address
-    (with ``curve``: every tcp socket of the run authenticated and encrypted). ``reserve``: a port that
-    host's agent reserved (the supervisor cannot reserve one on another host)."""
+    (with ``curve``: every tcp socket of the run authenticated and encrypted; ipc with ``plain``: every
+    data socket of the run authenticated). ``reserve``: a port that host's agent reserved (the
+    supervisor cannot reserve one on another host)."""
 
-    def __init__(self, transport: str, rundir: str, curve: Curve | None = None, address: str = "127.0.0.1",
-                 reserve: Callable[[], int] | None = None) -> None:
-        self.transport, self.rundir, self.curve, self.address = transport, rundir, curve, address
+    def __init__(self, transport: str, rundir: str, curve: Curve | None = None, plain: Plain | None = None,
+                 address: str = "127.0.0.1", reserve: Callable[[], int] | None = None) -> None:
+        self.transport, self.rundir, self.curve, self.plain, self.address = transport, rundir, curve, plain, address
         self.reserve = reserve or self._free_port
 
     def control(self) -> str:
@@ -59,9 +62,11 @@ class Endpoints:
 
 
 def one_host(graph: Graph, rundir: str) -> tuple[Curve | None, Endpoints]:
-    """A graph without ``hosts:``: its CURVE (tcp: a fresh key pair for the run) and its endpoints."""
+    """A graph without ``hosts:``: its CURVE (tcp: a fresh key pair for the run) and its endpoints (ipc: a
+    fresh password for the run)."""
     curve = Curve.for_run(rundir, graph.keys) if graph.transport == "tcp" else None
-    return curve, Endpoints(graph.transport, rundir, curve)
+    plain = Plain.for_run(rundir) if graph.transport != "tcp" else None
+    return curve, Endpoints(graph.transport, rundir, curve, plain)
 
 
 def plan(graph: Graph, endpoints: Endpoints | dict[str, Endpoints], control: str) -> dict[str, ProcessSpec]:
@@ -79,7 +84,8 @@ def plan(graph: Graph, endpoints: Endpoints | dict[str, Endpoints], control: str
                 endpoint = at[spec.host].output(f"{nid}.{port}", tcp=any(host(e.node) != spec.host for e in remote))
                 outputs[nid, port] = OutputSpec(endpoint=endpoint, topic=f"{nid}.{port}", subscribers=len(remote),
                                                 lossless=any(e.policy == "all" for e in remote),
-                                                curve=_tcp(endpoint, at[spec.host].curve))
+                                                curve=_tcp(endpoint, at[spec.host].curve),
+                                                plain=at[spec.host].plain if endpoint.startswith("ipc://") else None)
     procs = {}
     for name, members in graph.processes().items():
         nodes = []
@@ -90,16 +96,19 @@ def plan(graph: Graph, endpoints: Endpoints | dict[str, Endpoints], control: str
                 if graph.nodes[e.source].process == spec.process:
                     local[port] = f"{e.source}.{e.output}"
                 else:
-                    out = outputs[e.source, e.output]
+                    out, info = outputs[e.source, e.output], graph.nodes[e.source].streams.get(e.output, StreamInfo())
                     curve = _tcp(out.endpoint, at[spec.host].curve, at[host(e.source)].curve)
                     inputs[port] = InputSpec(endpoint=out.endpoint, topic=out.topic, policy=e.policy, queue=e.queue,
-                                             curve=curve, host=host(e.source) if host(e.source) != spec.host else "")
+                                             curve=curve, host=host(e.source) if host(e.source) != spec.host else "",
+                                             max_payload=payload_limit(info),
+                                             plain=out.plain and replace(out.plain, user=nid))
             nodes.append(NodeRuntime(name=nid, cls=class_path(spec.cls), params=spec.params,
                                      outputs={p: o for (n, p), o in outputs.items() if n == nid},
                                      inputs=inputs, local_inputs=local))
         own = at[graph.nodes[members[0]].host].curve
         procs[name] = ProcessSpec(name=name, nodes=nodes, control=control, supervisor_pid=os.getpid(),
-                                  connect_timeout_s=CONNECT_TIMEOUT_S, curve=_tcp(control, own, at[supervisor].curve))
+                                  connect_timeout_s=CONNECT_TIMEOUT_S, curve=_tcp(control, own, at[supervisor].curve),
+                                  plain=at[graph.nodes[members[0]].host].plain)
     return procs
 
 

@@ -24,7 +24,7 @@ from .agent import FROM_AGENT
 from .contract import ProcessSpec
 from .graph import Graph
 from .hosts import HostSpec
-from .keys import Curve, public_keys
+from .keys import RUN_PASSWORD, Curve, Plain, public_keys
 from .plan import Endpoints
 
 PING_S = 0.25
@@ -187,7 +187,7 @@ class Hosts:
         keys = sorted({h.public_key for h in graph.hosts.values()})
         allowed = sorted({*keys, *(public_keys(graph.keys) if graph.keys else [])})
         self.curve = Curve(self.local.public_key, self.local.secret_file, allowed, keys)
-        self.endpoints = {self.local.name: Endpoints("ipc", rundir, self.curve, self.local.address)}
+        self.endpoints = {self.local.name: Endpoints("ipc", rundir, self.curve, Plain.for_run(rundir), self.local.address)}
         self.links: dict[str, AgentLink] = {}
         try:
             for h in graph.hosts.values():
@@ -195,7 +195,8 @@ class Hosts:
                     link = self.links[h.name] = AgentLink(ctx, h, replace(self.curve, server_key=h.public_key), on_event)
                     link.connect()
                     remote = replace(self.curve, server_key=h.public_key, key_file="")  # the agent fills in its own
-                    self.endpoints[h.name] = Endpoints("ipc", link.rundir, remote, h.address, link.reserve)
+                    plain = Plain(f"{link.rundir}/{RUN_PASSWORD}")  # made by the agent: it never leaves that host
+                    self.endpoints[h.name] = Endpoints("ipc", link.rundir, remote, plain, h.address, link.reserve)
         except AgentError:
             self.close()
             raise

@@ -48,8 +48,10 @@ class Runner:
     def __init__(self, spec: ProcessSpec) -> None:
         self.spec = spec
         self.ctx = zmq.Context.instance()
-        # tcp: the gate admits only the run's listed keys on this process's outputs, from their first bind
-        self.gate = Gate(self.ctx, spec.curve.allowed) if spec.curve is not None else None
+        # the gate admits only the run's own peers on this process's outputs (tcp: listed keys, ipc: the
+        # run's password), from their first bind
+        auths = [a for a in (spec.curve, spec.plain) if a is not None]
+        self.gate = Gate(self.ctx, *auths) if auths else None
         self.control = self.ctx.socket(zmq.DEALER)
         self.control.setsockopt(zmq.IDENTITY, spec.name.encode())
         self.control.setsockopt(zmq.LINGER, 1000)

@@ -207,14 +207,21 @@ class WindowedNode(Node):
         """Output columns for this many input channels."""
         return channels
 
+    def out_row_values(self, window: int, channels: int) -> int | None:
+        """Values in one output row when it is more than ``out_width`` (a window, an image: the
+        edge's payload limit counts them); None: a row is ``out_width`` values."""
+        return None
+
     def reduce(self, windows: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def describe(self, inputs: Mapping[str, StreamInfo]) -> dict[str, StreamInfo]:
         info = inputs.get("in", StreamInfo())
-        sizes = self.sizes(info.rate) if info.rate else None
+        sizes = self.sizes(info.rate or 0.0)  # None when a size in ms needs the unknown rate
         rate = info.rate / sizes[1] if sizes and info.rate else None
-        return {name: StreamInfo(rate=rate, channels=self.out_width(info.channels)) for name in self.outputs}
+        values = self.out_row_values(sizes[0], info.channels) if sizes and info.channels else None
+        return {name: StreamInfo(rate=rate, channels=self.out_width(info.channels), row_values=values)
+                for name in self.outputs}
 
     def setup(self) -> None:
         self.windowed = WindowedInput(self, "in")

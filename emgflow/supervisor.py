@@ -52,7 +52,7 @@ class Supervisor:
             raise GraphFailed(str(exc)) from None
         self.links = self.hosts.links if self.hosts is not None else {}
         curve, endpoints = self.hosts.wiring() if self.hosts is not None else one_host(graph, self.rundir)
-        self.gate = Gate(self.ctx, curve.allowed) if curve is not None else None
+        self.gate = Gate(self.ctx, curve) if curve is not None else None
         self.control = self.ctx.socket(zmq.ROUTER)
         self.control.setsockopt(zmq.LINGER, 0)
         if curve is not None:
@@ -70,7 +70,7 @@ class Supervisor:
         self.stop_requested = False
         self.started_at = 0.0
         self.bad_control = 0
-        self.refused = 0          # peers refused by every gate of the run (tcp: keys not listed)
+        self.refused = 0          # peers refused by every gate of the run (not of this run)
         self._control_refused = 0
 
     def _nodes(self, p: OsProcess) -> list[NodeProc]:
@@ -173,7 +173,7 @@ class Supervisor:
         """Say how many peers a gate refused since its last count (none of them reached a node)."""
         if now > before:
             self.refused += now - before
-            self.on_event(who, f"refused {now - before} peer(s) whose CURVE key is not listed")
+            self.on_event(who, f"refused {now - before} peer(s) not of this run (tcp: an unlisted key; ipc: no run password)")
         return now
 
     @staticmethod

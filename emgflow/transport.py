@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import zmq
 
 from .codec import MAX_HEADER_BYTES, MAX_PAYLOAD_BYTES, encode
-from .keys import Curve
+from .keys import Curve, Plain
 from .message import Msg
 
 LINGER_MS = 2000  # long enough to flush end-of-stream on exit, short enough never to hang
@@ -25,6 +25,7 @@ class OutputSpec:
     lossless: bool        # some consumer uses policy "all": the publisher waits instead of dropping
     hwm: int = 1000
     curve: Curve | None = None  # tcp: a CURVE server (keys.py)
+    plain: Plain | None = None  # ipc: a PLAIN server, admitting the run's own inputs only (keys.py)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class InputSpec:
     queue: int
     curve: Curve | None = None  # tcp: a CURVE client (keys.py)
     host: str = ""              # the producer's host when not ours: its stamps are mapped (clocksync)
+    plain: Plain | None = None  # ipc: a PLAIN client with the run's password (keys.py)
+    max_payload: int = MAX_PAYLOAD_BYTES  # from the producer's stream (codec.payload_limit)
 
 
 class Publisher:
@@ -51,6 +54,8 @@ class Publisher:
             self.sock.setsockopt(zmq.XPUB_NODROP, 1)
         if spec.curve is not None:
             spec.curve.server(self.sock)
+        if spec.plain is not None:
+            spec.plain.server(self.sock)
         try:
             self.sock.bind(spec.endpoint)
         except zmq.ZMQError as exc:
@@ -112,11 +117,15 @@ class Subscriber:
         # "all": the zmq pipe is the bounded queue (the lossless publisher waits when it is full).
         # "latest": read everything promptly and keep the newest `queue` messages ourselves.
         self.sock.setsockopt(zmq.RCVHWM, spec.queue if spec.policy == "all" else 1000)
-        # a frame larger than decode() would ever accept is refused by libzmq before it is held in memory
+        # a frame larger than any edge allows is refused by libzmq before it is held in memory; not the
+        # edge's own limit: libzmq 4.3 then ends the connection for good (no reconnect), so decode()
+        # refuses and counts (bad: size) a frame over the edge's limit
         self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_PAYLOAD_BYTES + MAX_HEADER_BYTES)
         self.sock.setsockopt(zmq.SUBSCRIBE, spec.topic.encode())
         if spec.curve is not None:
             spec.curve.client(self.sock)
+        if spec.plain is not None:
+            spec.plain.client(self.sock)
         self.sock.connect(spec.endpoint)
 
     def recv(self, block: bool = False) -> list[bytes] | None:

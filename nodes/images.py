@@ -24,7 +24,6 @@ from emgflow.errors import ParamError
 from emgflow.params import Param
 from emgflow.streaming import TrailingWindows, WindowedInput, WindowedNode, sliding_windows
 
-
 NORMS = ("minmax", "log", "none")
 LOG_FLOOR = 0.01
 """``log`` images are ``ln(x + LOG_FLOOR)``: envelopes vary multiplicatively between repetitions."""
@@ -167,6 +166,9 @@ class EmgImage(WindowedNode):
     norm = Param(str, "minmax", choices=NORMS,
                  help="per-image min-max to [0, 1], log of the envelope (ln(x + 0.01)), or raw values")
 
+    def out_row_values(self, window: int, channels: int) -> int:
+        return window * channels
+
     def reduce(self, windows: np.ndarray) -> np.ndarray:
         return emg_image(windows, self.norm)
 
@@ -197,6 +199,9 @@ class WpImage(WindowedNode):
             energy = BandEnergy(self.band)
             self.windowed = WindowedInput(self, "in", lambda x: np.concatenate([x, energy.push(x)], axis=1))
 
+    def out_row_values(self, window: int, channels: int) -> int:
+        return 2 * window * channels  # two planes
+
     def reduce(self, windows: np.ndarray) -> np.ndarray:
         if self.mode != "framewise":
             return wp_image(windows, self.mode, self.norm)
@@ -211,6 +216,9 @@ class LongExposure(WindowedNode):
     window = Param(int, 20, ge=1, unit="frames", help="exposure length: RMS frames per image")
     step = Param(int, 1, ge=1, unit="frames", help="hop between exposures (one model output per exposure)")
     norm = Param(str, "none", choices=("none", "log"), help="raw RMS, or its log (ln(x + 0.01))")
+
+    def out_row_values(self, window: int, channels: int) -> int:
+        return window * channels
 
     def reduce(self, windows: np.ndarray) -> np.ndarray:
         return long_exposure(windows, self.norm)

@@ -8,6 +8,8 @@ import numpy as np
 
 from emgflow import Msg, Node, Out, Param, StreamInfo, now_ns
 from emgflow.clock import sleep_until
+from emgflow.codec import MESSAGE_ROWS, MESSAGE_S, max_rows
+from emgflow.errors import ParamError
 
 
 class Pulse(Node):
@@ -23,6 +25,10 @@ class Pulse(Node):
     out = Out(help="(samples, channels) blocks")
 
     def describe(self, inputs):
+        most = max_rows(self.rate * self.samples)
+        if self.samples > most:
+            raise ParamError("samples", f"{self.samples} rows per message exceed the {most} an edge of this stream carries",
+                             f"a message carries at most {MESSAGE_S:g} s of its stream or {MESSAGE_ROWS} rows")
         return {"out": StreamInfo(rate=self.rate * self.samples, channels=self.channels)}
 
     def generate(self) -> Iterator[Msg | None]:

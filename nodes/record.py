@@ -4,23 +4,22 @@ All write at least every ``flush_s``, on a message or, while the stream stalls, 
 (every ``TICK_MS``), so a killed recorder leaves a readable file holding at least everything it
 received more than ``flush_s`` + 0.1 s before the kill. emgrec and csv only append, and cut a
 write that fails (a full disk) back off before stopping with the error, so the file keeps every
-earlier row and ends where a reader expects; npz rewrites the whole take at each flush."""
+earlier row and ends where a reader expects; npz records to an .emgrec and exports the .npz when it stops."""
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from emgflow import In, Msg, Node, Param
 from emgflow.emgrec import AppendFile, Writer
 from emgflow.errors import ParamError
+from emgflow.npzexport import export_npz
 
 TICK_MS = 100.0
 """How often a recorder checks whether a flush is due while no message arrives."""
@@ -145,142 +144,7 @@ class Csv(_Recorder):
             self.file.close()
 
 
-class _Streams(_Recorder):
-    """Ports of the recorders that write recordings (npz, emgrec): `emg`, optional label, repetition
-    and target."""
-
-    in_ = In(policy="all", help="main stream, saved as `emg`")
-    label = In(policy="all", optional=True, help="per-sample labels, saved as `label`")
-    repetition = In(policy="all", optional=True, help="per-sample repetition numbers, saved as `repetition`")
-    target = In(policy="all", optional=True, help="per-sample targets (glove, force), saved as `target`")
-
-    def on_in(self, msg: Msg) -> None:
-        self._add("emg", msg)
-
-    def on_label(self, msg: Msg) -> None:
-        self._add("label", msg)
-
-    def on_repetition(self, msg: Msg) -> None:
-        self._add("repetition", msg)
-
-    def on_target(self, msg: Msg) -> None:
-        self._add("target", msg)
-
-    def _add(self, key: str, msg: Msg) -> None:
-        raise NotImplementedError
-
-
-@dataclass
-class _Stream:
-    """One recorded stream: its rows so far and where they sit in the stream's sample index."""
-
-    start: int
-    rate: float
-    width: int
-    names: list[str] | None
-    end: int
-    parts: list[np.ndarray] = field(default_factory=list)
-    n: int = 0                                              # rows so far
-    gaps: list[list[int]] = field(default_factory=list)     # [row, samples jumped] before that row
-
-    def rows(self) -> np.ndarray:
-        """All rows as one array (joined once, so later flushes join one array and the new parts)."""
-        if len(self.parts) > 1:
-            self.parts = [np.concatenate(self.parts)]
-        return self.parts[0]
-
-
-class Npz(_Streams):
-    """Record a stream, and optional label / repetition / target streams, to an .npz that
-    emgflow.recordings.load reads and `replay` plays back. Arrays keep the stream's dtype; 1-D
-    payloads become one column.
-
-    Layout: ``emg`` (N, C) the `in` stream; ``rate`` (float64, Hz); ``start`` (int64, stream index of
-    emg row 0); ``channel_names`` (C,) when the stream names its channels; ``meta`` (JSON object: the
-    first message's meta, plus ``stream_names``); per wired extra stream ``label`` / ``repetition`` /
-    ``target`` (M, k) with its own ``<name>_start`` and ``<name>_rate``. Streams keep their own spans (a
-    killed recorder may hold more emg rows than label rows): load() aligns those at emg's rate by sample
-    index and keeps the span all of them cover. A jump in a stream's ``start`` (a device's lost samples,
-    a restarted producer) is counted as ``<name>_gaps``, not filled, and listed in ``meta["gaps"]`` as
-    ``{name: [[row, samples jumped], ...]}``; a message of another width is counted as
-    ``<name>_malformed`` and dropped.
-
-    Each flush rewrites the whole file to ``<path>.tmp.npz`` and renames it over ``path`` (atomic),
-    so a reader or a killed recorder always finds a complete file; a temp file left by a killed run
-    is removed at setup, and one cut short by a full disk at once (the node then stops with the
-    error, the previous file intact). The cost grows with the length: the whole take stays in memory
-    and the disk needs room for it twice; a 10-minute take of 16 float32 channels at 200 Hz is
-    7.7 MB, rewritten in about 15 ms (measured on a 2-core VM). For long takes, use `emgrec`."""
-
-    kind = "npz"
-    path = Param(str, help="output .npz file (relative to the graph file)", path=True)
-    flush_s = Param(float, 1.0, gt=0, unit="s",
-                    help="rewrite the file at least this often, also while the stream stalls")
-
-    def setup(self) -> None:
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        Path(self.temp_path).unlink(missing_ok=True)
-        self.streams: dict[str, _Stream] = {}  # emg, label, repetition, target
-        self.meta: dict[str, Any] = {}
-        self._start_clock()
-
-    @property
-    def temp_path(self) -> str:
-        return f"{self.path}.tmp.npz"
-
-    def _add(self, key: str, msg: Msg) -> None:
-        rows = _rows(msg)
-        stream = self.streams.get(key)
-        if stream is not None and rows.shape[1] != stream.width:
-            self.count(f"{key}_malformed")
-            return
-        if stream is None:
-            stream = self.streams[key] = _Stream(msg.start, msg.rate, rows.shape[1],
-                                                 _channel_names(msg, rows.shape[1]), msg.start)
-            if key == "emg":
-                self.meta = {k: v for k, v in msg.meta.items() if k != "channel_names"}
-        elif msg.start != stream.end:
-            self.count(f"{key}_gaps")
-            stream.gaps.append([stream.n, msg.start - stream.end])
-        stream.parts.append(np.array(rows))  # a copy: the payload may be a view of a reused buffer
-        stream.n += len(rows)
-        stream.end = msg.start + len(rows)
-        self._received()
-
-    def flush(self) -> None:
-        """Rewrite the file with everything received (nothing is written before the main stream starts)."""
-        emg = self.streams.get("emg")
-        if emg is None:
-            return
-        meta = dict(self.meta)
-        stream_names = {k: s.names for k, s in self.streams.items() if k != "emg" and s.names}
-        if stream_names:
-            meta["stream_names"] = stream_names
-        gaps = {k: s.gaps for k, s in self.streams.items() if s.gaps}
-        if gaps:  # as emgrec lists them: a discontinuity is in the file, never a silent shift
-            meta["gaps"] = gaps
-        arrays = {"emg": emg.rows(), "rate": np.float64(emg.rate), "start": np.int64(emg.start),
-                  "meta": np.array(json.dumps(meta, default=str))}
-        if emg.names:
-            arrays["channel_names"] = np.array(emg.names)
-        for key, stream in self.streams.items():
-            if key != "emg":
-                arrays.update({key: stream.rows(), f"{key}_start": np.int64(stream.start),
-                               f"{key}_rate": np.float64(stream.rate)})
-        try:
-            np.savez(self.temp_path, **arrays)
-        except OSError as exc:
-            Path(self.temp_path).unlink(missing_ok=True)
-            raise OSError(exc.errno, f"{self.path}: {exc.strerror} while saving; the file keeps its last "
-                                     f"flush (the temp file is removed)") from None
-        os.replace(self.temp_path, self.path)
-
-    def teardown(self) -> None:
-        if getattr(self, "pending", False):
-            self.flush()
-
-
-class Emgrec(_Streams):
+class Emgrec(_Recorder):
     """Record a stream, and optional label / repetition / target streams, to an append-only .emgrec file
     (emgflow.emgrec) that emgflow.recordings.load reads and `replay` plays back, as it does an npz
     from the npz recorder. For takes of any length: each flush appends only the rows received since
@@ -293,13 +157,34 @@ class Emgrec(_Streams):
     kind = "emgrec"
     path = Param(str, help="output .emgrec file (relative to the graph file)", path=True)
     flush_s = Param(float, 1.0, gt=0, unit="s", help="append to the file at least this often, also while the stream stalls")
+    in_ = In(policy="all", help="main stream, saved as `emg`")
+    label = In(policy="all", optional=True, help="per-sample labels, saved as `label`")
+    repetition = In(policy="all", optional=True, help="per-sample repetition numbers, saved as `repetition`")
+    target = In(policy="all", optional=True, help="per-sample targets (glove, force), saved as `target`")
+
+    @property
+    def log_path(self) -> str:
+        """The .emgrec file written during the take."""
+        return self.path
 
     def setup(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.writer = Writer(self.path)
+        self.writer = Writer(self.log_path)
         self.layouts: dict[str, tuple[int, np.dtype]] = {}
         self.ends: dict[str, int] = {}
         self._start_clock()
+
+    def on_in(self, msg: Msg) -> None:
+        self._add("emg", msg)
+
+    def on_label(self, msg: Msg) -> None:
+        self._add("label", msg)
+
+    def on_repetition(self, msg: Msg) -> None:
+        self._add("repetition", msg)
+
+    def on_target(self, msg: Msg) -> None:
+        self._add("target", msg)
 
     def _add(self, key: str, msg: Msg) -> None:
         rows = _rows(msg)
@@ -324,3 +209,40 @@ class Emgrec(_Streams):
         if getattr(self, "writer", None) and not self.writer.file.closed:
             self.flush()
             self.writer.close()
+
+
+class Npz(Emgrec):
+    """Record a stream, and optional label / repetition / target streams, to an .npz that np.load,
+    emgflow.recordings.load and `replay` read. Arrays keep the stream's dtype; 1-D payloads become
+    one column.
+
+    Layout: ``emg`` (N, C) the `in` stream; ``rate`` (float64, Hz); ``start`` (int64, stream index of
+    emg row 0); ``channel_names`` (C,) when the stream names its channels; ``meta`` (JSON object: the
+    first message's meta, plus ``stream_names``); per wired extra stream ``label`` / ``repetition`` /
+    ``target`` (M, k)
+    with its own ``<name>_start`` and ``<name>_rate``. Streams keep their own spans: load() aligns
+    them at emg's rate by sample index and keeps the span all of them cover. A jump in a stream's
+    ``start`` (lost samples, a restarted producer) is counted as ``<name>_gaps``, not filled, and
+    listed in ``meta["gaps"]`` as ``{name: [[row, samples jumped], ...]}``; a message of another
+    width or dtype is counted as ``<name>_malformed`` and dropped.
+
+    A zip cannot grow without rewriting it, so during the take this records to ``<path>.emgrec``
+    exactly as the `emgrec` recorder does (flat memory, every flushed row survives a kill or a full
+    disk, and load / replay read it), then exports ``path`` when it stops (streamed, memory holds one
+    flush of rows; the disk holds the take twice only for that moment) and removes the .emgrec. A
+    killed recorder leaves the .emgrec, a failed export (a full disk) keeps it whole."""
+
+    kind = "npz"
+    path = Param(str, help="output .npz file (relative to the graph file)", path=True)
+    flush_s = Param(float, 1.0, gt=0, unit="s",
+                    help="append to <path>.emgrec at least this often, also while the stream stalls")
+
+    @property
+    def log_path(self) -> str:
+        return f"{self.path}.emgrec"
+
+    def teardown(self) -> None:
+        super().teardown()
+        if Path(self.log_path).exists():
+            export_npz(self.log_path, self.path)
+            Path(self.log_path).unlink()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any, Iterator, Mapping
 
+from emgflow.codec import MESSAGE_ROWS, MESSAGE_S, max_rows
 from emgflow.errors import ParamError
 from emgflow.message import Msg, StreamInfo, now_ns
 from emgflow.node import Node, Output
@@ -63,6 +64,10 @@ class Replay(Node):
     def describe(self, inputs: Mapping[str, StreamInfo]) -> dict[str, StreamInfo]:
         rec = self._load()
         self._span(rec)
+        if self.chunk > max_rows(rec.rate):
+            raise ParamError("chunk", f"{self.chunk} rows per message exceed the {max_rows(rec.rate)} an edge of "
+                                      f"this {rec.rate:g} Hz stream carries",
+                             f"a message carries at most {MESSAGE_S:g} s of its stream or {MESSAGE_ROWS} rows")
         stream_names = rec.meta.get("stream_names", {})
         infos = {"emg": StreamInfo(rec.rate, rec.emg.shape[1], tuple(rec.channel_names))}
         for port, array in rec.streams.items():

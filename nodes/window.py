@@ -62,6 +62,9 @@ class Window(WindowedNode):
         super().setup()
         self._labels = WindowedInput(self, "labels")
 
+    def out_row_values(self, window: int, channels: int) -> int:
+        return window * channels
+
     def reduce(self, windows: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(windows)
 

@@ -14,6 +14,8 @@ from collections import deque
 
 import zmq
 
+from ..keys import Plain
+
 QUEUE = 2000          # frames held between drains (about 2 s of a 1 kHz message stream)
 RCVHWM = 10_000       # zmq's own slack behind the reading thread, should it ever be descheduled
 POLL_MS = 100         # how often the reading thread looks at its stop flag
@@ -39,6 +41,9 @@ class Tap:
         sock.setsockopt(zmq.RCVHWM, RCVHWM)
         sock.setsockopt(zmq.RCVTIMEO, POLL_MS)
         sock.setsockopt(zmq.SUBSCRIBE, self.topic.encode())
+        plain = Plain.beside(self.endpoint, "view")  # ipc: the run admits only peers with its password
+        if plain is not None:
+            plain.client(sock)
         sock.connect(self.endpoint)
         self._ready.set()
         frames, maxlen = self.frames, self.frames.maxlen

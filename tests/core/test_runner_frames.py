@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import zmq
 
-from emgflow.codec import MalformedFrame, decode, encode
+from emgflow.codec import MAX_PAYLOAD_BYTES, MalformedFrame, decode, encode
 from emgflow.contract import NodeRuntime, ProcessSpec
 from emgflow.message import Msg
 from emgflow.runner import Runner
@@ -24,13 +24,14 @@ from emgflow.transport import InputSpec, OutputSpec
 from .mutate import mutate_bytes
 
 
-def relay_spec(tmp_path: Path, supervisor_pid: int, queue: int, host: str = "") -> str:
+def relay_spec(tmp_path: Path, supervisor_pid: int, queue: int, host: str = "",
+               max_payload: int = MAX_PAYLOAD_BYTES) -> str:
     """A `relay` process's spec (JSON, as the supervisor passes it): input from our PUB at src (a
     producer on ``host``), output to our SUB at out, control at ctl."""
     node = NodeRuntime(name="relay0", cls="emgflow.nodes.relay:Relay", params={},
                        outputs={"out": OutputSpec(f"ipc://{tmp_path}/out", "relay0.out", subscribers=1, lossless=False)},
                        inputs={"in": InputSpec(f"ipc://{tmp_path}/src", "source.out", policy="all", queue=queue,
-                                               host=host)})
+                                               host=host, max_payload=max_payload)})
     return ProcessSpec("relay0", [node], f"ipc://{tmp_path}/ctl", supervisor_pid).to_json()
 
 

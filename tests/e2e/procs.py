@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from emgflow.emgrec import MAGIC
+
 
 def children_of(pid: int) -> list[int]:
     """Direct children of ``pid`` (Linux /proc)."""
@@ -29,6 +31,13 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def flushed(npz: Path) -> bool:
+    """Whether an npz recorder has flushed rows to its take so far (``<path>.emgrec``; the .npz comes
+    when it stops)."""
+    take = Path(f"{npz}.emgrec")
+    return take.exists() and take.stat().st_size > len(MAGIC)
 
 
 def wait_for(cond, timeout: float, step: float = 0.05) -> bool:

@@ -171,7 +171,7 @@ def test_an_admitted_peer_does_not_stand_in_for_a_consumer_at_the_start(tmp_path
     curve = Curve.for_run(str(tmp_path), str(tmp_path / "peers"))
     lab_curve = Curve(curve.server_key, str(tmp_path / "peers" / "lab.key_secret"), [])
     ctx = zmq.Context()
-    gate = Gate(ctx, curve.allowed)
+    gate = Gate(ctx, curve)
     try:
         pub = Publisher(ctx, OutputSpec(Endpoints("tcp", str(tmp_path)).output("x"), "x.out", subscribers=1,
                                         lossless=True, curve=curve))

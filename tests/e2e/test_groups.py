@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from emgflow.cli.app import app
 from emgflow.graph import load_graph
 
-from .procs import alive, children_of, start_run, wait_for
+from .procs import alive, children_of, flushed, start_run, wait_for
 from .test_runtime import CRASHY
 
 
@@ -128,7 +128,7 @@ def test_sigkill_of_a_group_process_restarts_the_group(tmp_path):
     proc = start_run(g, "--stats", str(tmp_path / "stats.json"))
     assert wait_for(lambda: len(children_of(proc.pid)) == 3, 30)
     kids = children_of(proc.pid)
-    assert wait_for(lambda: (tmp_path / "rec.npz").exists(), 30)
+    assert wait_for(lambda: flushed(tmp_path / "rec.npz"), 30)
     group_pid = [k for k in kids if '"name": "work"' in open(f"/proc/{k}/cmdline").read()]
     assert len(group_pid) == 1
     os.kill(group_pid[0], signal.SIGKILL)

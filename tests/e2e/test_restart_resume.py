@@ -8,9 +8,8 @@ import signal
 import textwrap
 import time
 
-import numpy as np
 
-from emgflow.recordings import load
+from emgflow.recordings import RecordingError, load
 
 from .procs import children_of, start_run, wait_for
 
@@ -22,9 +21,10 @@ def pid_of(run, node: str) -> int:
 
 
 def rows(path) -> int:
+    """Rows an npz recorder has flushed so far (to its .emgrec: the .npz comes when it stops)."""
     try:
-        return len(np.load(path)["emg"])
-    except (OSError, ValueError, KeyError):
+        return len(load(f"{path}.emgrec").emg)
+    except RecordingError:
         return 0
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from emgflow.recordings import load
 
-from .procs import alive, children_of, start_run, wait_for
+from .procs import alive, children_of, flushed, start_run, wait_for
 
 
 def write(tmp_path, text: str, name: str = "g.yaml"):
@@ -74,7 +74,7 @@ def test_ctrl_c_stops_in_order_and_leaves_no_process(tmp_path):
     proc = start_run(g)
     assert wait_for(lambda: len(children_of(proc.pid)) == 3, 30)
     kids = children_of(proc.pid)
-    assert wait_for(lambda: (tmp_path / "rec.npz").exists(), 30)
+    assert wait_for(lambda: flushed(tmp_path / "rec.npz"), 30)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err

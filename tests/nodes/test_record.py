@@ -97,7 +97,7 @@ def test_npz_is_bit_exact_with_label_and_target_under_random_chunking(tmp_path, 
             assert z[prefix + "rate"].dtype == np.float64 and float(z[prefix + "rate"]) == db5.rate
             assert z[prefix + "start"].dtype == np.int64 and int(z[prefix + "start"]) == first
         assert json.loads(str(z["meta"])) == {"device": "test"}
-    assert not (tmp_path / "rec.npz.tmp.npz").exists()
+    assert not (tmp_path / "rec.npz.tmp.npz").exists() and not (tmp_path / "rec.npz.emgrec").exists()
     assert not node.counters  # no gaps, nothing malformed
 
 
@@ -243,6 +243,7 @@ def test_recorders_count_and_drop_messages_of_another_width(tmp_path, db5):
     assert npz.counters == {"emg_malformed": 1, "emg_gaps": 1} and csv.counters == {"malformed": 2}
     with np.load(tmp_path / "rec.npz") as z:
         assert np.array_equal(z["emg"], np.concatenate([x, x[:10]]))
+        assert json.loads(str(z["meta"]))["gaps"] == {"emg": [[100, 20]]}
     _, rows = read_csv(tmp_path / "rec.csv")
     assert np.array_equal(rows[:, 0], np.r_[np.arange(100), np.arange(120, 130)])
     assert np.array_equal(rows[:, 1:].astype(np.float32), np.concatenate([x, x[:10]]))
@@ -256,31 +257,6 @@ def test_recorders_count_and_drop_messages_of_another_width(tmp_path, db5):
 # --- 2. flushing: readable on disk between flushes, without finish() -------------------------------
 
 STEP_S = 0.25  # fake seconds between messages; with flush_s = 1.0 the node flushes on every 4th message
-
-
-def test_npz_on_disk_holds_exactly_the_rows_up_to_the_last_flush(tmp_path, db5, clock):
-    emg = db5.emg[:3000]
-    msgs = chunk(emg, np.random.default_rng(6), rate=db5.rate, max_size=40)
-    path = tmp_path / "rec.npz"
-    node = Npz("rec", path=str(path), flush_s=1.0)
-    node.setup()
-    flushed = 0  # rows the file must hold
-    for i, msg in enumerate(msgs, 1):
-        clock.t += STEP_S
-        node.handle("in", msg)
-        if i % 4 == 0:
-            flushed = msg.end
-        if flushed == 0:
-            assert not path.exists()
-            continue
-        with np.load(path) as z:
-            assert np.array_equal(z["emg"], emg[:flushed]), f"after message {i}"
-            assert int(z["start"]) == 0 and float(z["rate"]) == db5.rate
-    assert flushed > 0 and len(msgs) > 8
-    assert not (tmp_path / "rec.npz.tmp.npz").exists()
-    node.teardown()  # the ordered stop writes the rest
-    with np.load(path) as z:
-        assert np.array_equal(z["emg"], emg)
 
 
 def test_csv_on_disk_holds_exactly_the_rows_up_to_the_last_flush(tmp_path, db5, clock):
@@ -318,15 +294,12 @@ def test_a_stalled_stream_is_flushed_on_the_tick(tmp_path, db5, clock, recorder)
     node = recorder("rec", path=str(path), flush_s=1.0)
     node.setup()
 
+    disk = Path(getattr(node, "log_path", path))  # npz: the .emgrec it writes during the take
+
     def on_disk() -> np.ndarray:
-        if recorder is Emgrec:
-            return load(path).emg if path.stat().st_size > len(MAGIC) else np.empty((0, 16), np.float32)
-        if recorder is Npz:
-            if not path.exists():
-                return np.empty((0, 16), np.float32)
-            with np.load(path) as z:
-                return z["emg"]
-        return read_csv(path)[1][:, 1:].astype(np.float32).reshape(-1, 16)
+        if recorder is Csv:
+            return read_csv(path)[1][:, 1:].astype(np.float32).reshape(-1, 16)
+        return load(disk).emg if disk.stat().st_size > len(MAGIC) else np.empty((0, 16), np.float32)
 
     for msg in chunk(emg, np.random.default_rng(9), rate=db5.rate, max_size=40):  # a burst: no time passes
         node.handle("in", msg)
@@ -337,23 +310,12 @@ def test_a_stalled_stream_is_flushed_on_the_tick(tmp_path, db5, clock, recorder)
     clock.t += TICK_MS / 1000
     node.tick()
     assert np.array_equal(on_disk(), emg)
-    written = path.stat()
+    written = disk.stat()
     clock.t += 5.0
     node.tick()
-    assert path.stat().st_ino == written.st_ino and path.stat().st_mtime_ns == written.st_mtime_ns
+    assert disk.stat().st_ino == written.st_ino and disk.stat().st_mtime_ns == written.st_mtime_ns
     node.teardown()
-    assert np.array_equal(on_disk(), emg)
-
-
-def test_npz_setup_removes_a_temp_file_left_by_a_killed_save(tmp_path, db5):
-    path, stale = tmp_path / "rec.npz", tmp_path / "rec.npz.tmp.npz"
-    stale.write_bytes(b"PK\x03\x04 the first bytes of a zip, cut short")
-    node = Npz("rec", path=str(path))
-    node.setup()
-    assert not stale.exists()
-    node.handle("in", Msg(db5.emg[:10], db5.rate, 0))
-    node.teardown()
-    assert np.array_equal(load(path).emg, db5.emg[:10]) and not stale.exists()
+    assert np.array_equal(load(path).emg if recorder is Npz else on_disk(), emg)
 
 
 # --- 3. a SIGKILLed recorder process leaves a readable prefix --------------------------------------
@@ -385,12 +347,10 @@ def test_sigkilled_recorders_leave_a_readable_prefix_of_the_stream(tmp_path, rec
           tab: {{type: csv, inputs: {{in: source.emg}}, params: {{path: rec.csv, flush_s: 0.2}}}}
           log: {{type: emgrec, inputs: {{in: source.emg, label: source.label}}, params: {{path: rec.emgrec, flush_s: 0.2}}}}
         """))
-    npz, csv, log = tmp_path / "rec.npz", tmp_path / "rec.csv", tmp_path / "rec.emgrec"
+    npz, csv, log = tmp_path / "rec.npz.emgrec", tmp_path / "rec.csv", tmp_path / "rec.emgrec"
     proc = start_run(graph)
     try:
-        assert wait_for(npz.exists, 60), "the npz recorder never flushed"
-        inode = npz.stat().st_ino
-        assert wait_for(lambda: npz.stat().st_ino != inode, 10), "no second npz flush"  # rewritten by rename
+        assert wait_for(lambda: npz.exists() and npz.stat().st_size > 20000, 60), "the npz recorder never flushed twice"
         assert wait_for(lambda: csv.stat().st_size > 2000, 10), "the csv recorder never flushed"
         assert wait_for(lambda: log.stat().st_size > 20000, 10), "the emgrec recorder never flushed twice"
         pids = [node_pid(proc.pid, "rec"), node_pid(proc.pid, "tab"), node_pid(proc.pid, "log")]
@@ -405,14 +365,15 @@ def test_sigkilled_recorders_leave_a_readable_prefix_of_the_stream(tmp_path, rec
     assert {p: p.read_bytes() for p in (npz, csv, log)} == at_kill  # nothing wrote them after the kill
 
     total = 60 * int(db5.rate)
-    with np.load(npz) as z:
-        emg, label = z["emg"], z["label"]
-        assert int(z["start"]) == 0 and float(z["rate"]) == db5.rate and int(z["label_start"]) == 0
-    assert 0 < len(emg) < total
-    assert np.array_equal(emg, db5.emg[: len(emg)])
-    assert 0 < len(label) and np.array_equal(label, db5.streams["label"][: len(label)])
+    assert not (tmp_path / "rec.npz").exists()  # exported only when the recorder stops
+    streams, torn = read(npz)
+    emg, label = streams["emg"], streams["label"]
+    assert emg.start == 0 and emg.rate == db5.rate and label.start == 0 and not emg.gaps
+    assert 0 < len(emg.rows) < total
+    assert np.array_equal(emg.rows, db5.emg[: len(emg.rows)])
+    assert 0 < len(label.rows) and np.array_equal(label.rows, db5.streams["label"][: len(label.rows)])
     back = load(npz)  # what replay plays: the rows both streams hold
-    n = min(len(emg), len(label))
+    n = min(len(emg.rows), len(label.rows))
     assert len(back.emg) == n and np.array_equal(back.streams["label"], db5.streams["label"][:n])
 
     assert csv.read_text().endswith("\n")  # whole rows only: np.loadtxt reads the file as it is
@@ -459,12 +420,14 @@ def test_emgrec_keeps_dtypes_gaps_and_drops_other_layouts(tmp_path, db5):
     assert read(tmp_path / "rec.emgrec")[0]["emg"].rows.dtype == np.int16
 
 
-def test_emgrec_only_appends_and_holds_only_unflushed_rows(tmp_path, db5, clock):
+@pytest.mark.parametrize("recorder", [Emgrec, Npz])
+def test_emgrec_only_appends_and_holds_only_unflushed_rows(tmp_path, db5, clock, recorder):
     """After every flush the file is the previous file plus new bytes (nothing rewritten), it loads
-    as exactly the rows up to that flush, and the node keeps no row it has written."""
+    as exactly the rows up to that flush, and the node keeps no row it has written. The npz recorder
+    does the same to <path>.emgrec, exports the .npz when it stops and removes the .emgrec."""
     emg = db5.emg[:3000]
-    path = tmp_path / "rec.emgrec"
-    node = Emgrec("rec", path=str(path), flush_s=1.0)
+    node = recorder("rec", path=str(tmp_path / f"rec.{recorder.kind}"), flush_s=1.0)
+    path = Path(node.log_path)
     node.setup()
     before, flushed = path.read_bytes(), 0
     for i, msg in enumerate(chunk(emg, np.random.default_rng(6), rate=db5.rate, max_size=40), 1):
@@ -477,8 +440,13 @@ def test_emgrec_only_appends_and_holds_only_unflushed_rows(tmp_path, db5, clock)
         assert np.array_equal(load(path).emg, emg[:flushed])
         assert not any(p.runs for p in node.writer.pending.values()) and not node.writer.blocks
         before = now
+    assert recorder is Emgrec or not Path(node.path).exists()  # the .npz comes when the recorder stops
     node.teardown()
-    assert np.array_equal(load(path).emg, emg) and flushed > 0
+    assert np.array_equal(load(node.path).emg, emg) and flushed > 0
+    if recorder is Npz:
+        assert not path.exists()
+        with np.load(node.path) as z:
+            assert np.array_equal(z["emg"], emg) and int(z["start"]) == 0
 
 
 def test_an_emgrec_file_cut_anywhere_loads_every_whole_block(tmp_path, db5):
@@ -526,10 +494,10 @@ def small_disk(tmp_path):
 
 @pytest.mark.parametrize("recorder", [Emgrec, Csv, Npz])
 def test_a_full_disk_stops_the_recorder_and_keeps_every_earlier_row(small_disk, db5, clock, recorder):
-    """emgrec and csv cut the failed append back off; npz keeps the file of its last good flush and
-    removes its cut temp file. Every recorder stops with the error naming the file."""
-    path = small_disk / f"rec.{recorder.kind}"
-    node = recorder("rec", path=str(path), flush_s=1.0)
+    """Every recorder cuts the failed append back off and stops with the error naming the file; the
+    npz recorder's export at the stop then fails too, keeping its .emgrec whole and no temp file."""
+    node = recorder("rec", path=str(small_disk / f"rec.{recorder.kind}"), flush_s=1.0)
+    path = Path(getattr(node, "log_path", node.path))
     node.setup()
     emg = np.tile(db5.emg[:2000], (20, 1))  # 40,000 rows of 16 float32: far more than 1 MiB
     flushed = 0
@@ -541,12 +509,14 @@ def test_a_full_disk_stops_the_recorder_and_keeps_every_earlier_row(small_disk, 
                 flushed = msg.end
     assert exc.value.errno == errno.ENOSPC and str(path) in str(exc.value)
     assert 0 < flushed < len(emg)
-    if recorder is Npz:
-        assert not Path(node.temp_path).exists() and np.array_equal(load(path).emg, emg[:flushed])
-        return
     assert "every earlier write" in str(exc.value)
-    node.teardown()  # the stop after the error writes nothing more
-    if recorder is Emgrec:
+    if recorder is Npz:
+        with pytest.raises(OSError, match="while exporting") as exc:
+            node.teardown()
+        assert exc.value.errno == errno.ENOSPC and sorted(p.name for p in small_disk.iterdir()) == [path.name]
+    else:
+        node.teardown()  # the stop after the error writes nothing more
+    if recorder is not Csv:
         back = load(path)
         assert back.meta["torn_bytes"] == 0 and np.array_equal(back.emg, emg[:flushed])
     else:

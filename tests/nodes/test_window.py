@@ -63,7 +63,7 @@ def test_params_are_checked():
     with pytest.raises(ParamError, match="window_ms"):
         Window(window_ms=200, step=8).describe({"in": StreamInfo(rate=None, channels=8)})
     info = Window(window_ms=200, step_ms=40).describe({"in": StreamInfo(rate=RATE, channels=8)})
-    assert info["out"] == StreamInfo(rate=25.0, channels=8)
+    assert info["out"] == StreamInfo(rate=25.0, channels=8, row_values=40 * 8)  # a row is a window
 
 
 def test_overlaps_are_trimmed_and_gaps_counted(readings):
