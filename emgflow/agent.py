@@ -54,6 +54,7 @@ class Agent:
     def __init__(self, address: str, port: int, key_file: str, admit: str, orphan_s: float = ORPHAN_S) -> None:
         self.address, self.key_file, self.orphan_s = address, key_file, orphan_s
         allowed = public_keys(admit)
+        self.admitted = len(allowed)
         self.ctx = zmq.Context()
         self.gate = Gate(self.ctx, Curve("", key_file, allowed))
         self.sock = self.ctx.socket(zmq.ROUTER)
@@ -73,7 +74,7 @@ class Agent:
         """Until SIGTERM / SIGINT / SIGHUP; then every process it runs is stopped. Returns the exit code."""
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._stop)
-        log(f"listening on {self.sock.getsockopt(zmq.LAST_ENDPOINT).decode()}, admitting {len(self.gate.allowed)} key(s)")
+        log(f"listening on {self.sock.getsockopt(zmq.LAST_ENDPOINT).decode()}, admitting {self.admitted} key(s)")
         try:
             while not self.stopping:
                 if self.sock.poll(50, zmq.POLLIN):

@@ -17,7 +17,7 @@ from emgflow.contract import ProcessSpec
 from emgflow.errors import GraphErrors
 from emgflow.graph import load_graph
 from emgflow.hosts import crossing
-from emgflow.keys import Curve, create
+from emgflow.keys import Curve, Plain, create
 from emgflow.plan import Endpoints, plan
 
 HOSTS = """\
@@ -98,9 +98,10 @@ def test_plan_carries_edges_between_hosts_on_tcp_with_each_hosts_keys(tmp_path, 
     key = {h: zmq.auth.load_certificate(str(keys / f"{h}.key"))[0].decode() for h in "ab"}
     curve = Curve(key["a"], str(keys / "a.key_secret"), sorted(key.values()), sorted(key.values()))
     ports, own = iter(range(9000, 9010)), iter(range(8000, 8010))
-    endpoints = {"a": Endpoints("ipc", "/run-a", curve, "10.77.0.1", lambda: next(own)),
-                 "b": Endpoints("ipc", "/run-b", replace(curve, server_key=key["b"], key_file=""), "10.77.0.2",
-                                lambda: next(ports))}
+    plain = {h: Plain(f"/run-{h}/run.password") for h in "ab"}
+    endpoints = {"a": Endpoints("ipc", "/run-a", curve, plain["a"], "10.77.0.1", lambda: next(own)),
+                 "b": Endpoints("ipc", "/run-b", replace(curve, server_key=key["b"], key_file=""), plain["b"],
+                                "10.77.0.2", lambda: next(ports))}
     specs = plan(g, endpoints, "tcp://10.77.0.1:5000")
     node = {n.name: n for spec in specs.values() for n in spec.nodes}
     out = node["source"].outputs["out"]
@@ -109,6 +110,8 @@ def test_plan_carries_edges_between_hosts_on_tcp_with_each_hosts_keys(tmp_path, 
     assert into_b.endpoint == out.endpoint and into_b.host == "a"
     assert into_b.curve.server_key == key["a"] and into_b.curve.key_file == ""      # b's agent fills in its own
     assert node["relay"].outputs["out"].endpoint == "ipc:///run-b/relay.out"          # within b: ipc in b's folder
+    assert node["relay"].outputs["out"].plain == plain["b"] and out.plain is None      # ipc: b's run password
+    assert node["inner"].inputs["in"].plain == replace(plain["b"], user="inner")        # logs in as its node
     assert node["inner"].inputs["in"].curve is None and node["inner"].inputs["in"].host == ""
     assert node["inner"].outputs["out"].endpoint == "tcp://10.77.0.2:9000"
     back = node["sink"].inputs["in"]
