@@ -8,7 +8,7 @@ Côté-Allard (all 22 subjects, raw Myo EMG behind a 20 Hz high-pass for the mod
 baselines alike) and DB5 (a few subjects): model A and LDA / RF; DB5 (a few subjects): LE-ConvMN
 the LSTM baseline, ridge and the sparse GP, and both recurrent models adapted from a cross-subject
 model of four other DB5 subjects (4, 7, 8, 9: a ``pretrain`` job, trained first, validation-selected
-without refit) to each evaluated subject (``--init``); the Myo grip-force set (a few subjects): the
+without refit) to each evaluated subject (``--init --adapt full``); the Myo grip-force set (a few subjects): the
 same four on force.
 ``--seeds 0,1,2`` trains every model job once per seed (the baselines are deterministic); the
 summary then averages each subject's seeds first and reports the spread over seeds beside the
@@ -130,7 +130,8 @@ def run_job(job: dict[str, Any], out: Path, threads: int) -> dict[str, Any]:
             job["model"], job["dataset"], job["subject"], recipe=job["recipe"], refit=False if cross else None,
             mode="cross" if cross else "subject", train_subjects=job.get("train_subjects"), wp=job.get("wp", True),
             highpass=job.get("highpass"), seed=job.get("seed", 0), threads=threads, device="cpu",
-            init=out / "ckpt" / f"{job['init']}.pt" if job.get("init") else None))
+            init=out / "ckpt" / f"{job['init']}.pt" if job.get("init") else None,
+            adapt="full" if job.get("init") else None))
         checkpoint.save(ckpt, out / "ckpt" / f"{job['name']}.pt")
         result["metrics"] = {k: v for k, v in ckpt["metrics"].items() if k not in DROP}
         result["epochs_run"] = len(ckpt["history"])

@@ -70,6 +70,10 @@ def train(out: Path, config: Path | None = None, **flags: Any) -> None:
         console.print(f"test: CC {m['cc']:.3f}, RMSE {m['rmse']:.3f}, NRMSE {m['nrmse']:.3f}")
     console.print(f"pipeline: {checkpoint.describe_pipeline(ckpt['pipeline'])} -> "
                   f"{'classify' if ckpt['task'] == 'classify' else 'regress'}")
+    if "init" in ckpt["data"]:
+        origin = ckpt["data"]["init"]
+        console.print(f"adapted ({origin['adapt']}) from {origin['path']}: {origin['dataset']} subject(s) "
+                      f"{', '.join(origin['subjects'])}")
     console.print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
 
 
@@ -88,8 +92,8 @@ class EpochLines:
         if stage != self.stage:
             self.stage, self.start = stage, time.monotonic()
             self.bar.console.print(self._announce(report))
-        refit = report.get("phase") == "refit"
-        label = "refit " if refit else ""
+        refit = report.get("phase") in ("refit", "adapt")
+        label = f"{report['phase']} " if refit else ""
         if "batch" in report:
             self.bar.update(self.task, description=f"{label}epoch {report['epoch'] + 1}/{report['epochs']}",
                             completed=report["batch"], total=report["batches"], info=f"loss {report['loss']:.4f}")
@@ -105,6 +109,9 @@ class EpochLines:
     @staticmethod
     def _announce(report: dict[str, Any]) -> str:
         member = f"member {report['member']} of {report['members']}: " if report.get("members", 1) > 1 else ""
+        if report.get("phase") == "adapt":
+            return (f"adapting the --init model: {report['epochs']} epochs on this run's training repetitions "
+                    f"(a calibration cycle spares none to validate on)")
         if report.get("phase") == "refit":
             return (f"{member}refit: a fresh model on the training and validation repetitions for the "
                     f"{report['epochs']} epochs validation chose (nothing left to validate on)")
