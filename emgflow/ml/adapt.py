@@ -4,8 +4,8 @@ Strapped on again, an armband sits a little elsewhere and the skin conducts diff
 features arrive shifted and scaled. ``--adapt`` says how a run started from ``--init`` follows:
 
 - ``norm`` re-estimates the input standardisation on the new data only (no training, instant);
-- ``finetune`` trains every layer for a few epochs at a tenth of the recipe's learning rate, from the
-  checkpoint's weights and normalisation;
+- ``finetune`` (the default, measured best) trains every layer for a few epochs at a tenth of the
+  recipe's learning rate, from the checkpoint's weights and normalisation;
 - ``both`` re-estimates the normalisation, then fine-tunes;
 - ``full`` trains with the run's whole recipe (validation picks the epoch, refit) from the weights,
   the normalisation re-estimated: for a model of other people and a full recording of a new one.
@@ -31,8 +31,12 @@ from .models import build
 ADAPT_EPOCHS = 5
 """Fine-tuning epochs over the calibration cycle, unless the run sets ``--epochs``."""
 ADAPT_LR_SCALE = 0.1
-"""Fine-tuning learning rate as a share of the recipe's, unless the run sets ``--lr``: small steps keep
-what the model learnt from a whole session while a few windows per gesture move it."""
+"""Fine-tuning learning rate as a share of the recipe's, unless the run sets ``--lr``. A cycle is a few
+windows per gesture and longer or faster fine-tuning learns them by heart: model A on myo-readings
+(12 session pairs, seed 0) scored 0.805 / 0.810 / 0.790 / 0.755 with 5 epochs at 1e-4 / 5 at 3e-4
+(these defaults) / 10 at 1e-3 / 15 at 3e-3. Tuning only the LSTM and attention (0.811) or only the CNN
+(0.807) read like every layer (0.810), the last layer alone hardly moved (0.779, unadapted 0.779), so
+every layer is tuned."""
 
 
 def starting_point(path: str | Path, cfg: dict[str, Any], pipeline: list[dict[str, Any]],

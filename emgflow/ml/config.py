@@ -19,8 +19,10 @@ def _opt(text: str, default: Any = None, **cli: Any) -> Any:
 
 ADAPT_MODES = ("norm", "finetune", "both", "full")
 """How a run started from ``--init`` adapts the checkpoint (``adapt``)."""
-DEFAULT_ADAPT = "both"
-"""Measured best with one cycle of a new session (bench/results/cross_session.md)."""
+DEFAULT_ADAPT = "finetune"
+"""Measured best with one cycle of a new session: on myo-readings (12 session pairs x 2 seeds) model A
+fine-tuned scored 0.808 per window, +0.010 ± 0.004 over ``both`` and +0.030 over ``norm``
+(bench/results/cross_session.md)."""
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,8 @@ class TrainConfig:
         dir_okay=False)
     adapt: str | None = _opt(
         f"With --init: norm (re-estimate the input normalisation only), finetune (a few epochs at a lower lr, "
-        f"every layer), both (norm, then finetune; the default: {DEFAULT_ADAPT}), or full (the whole recipe from "
-        f"its weights: a model of other people, a full recording of this one).")
+        f"every layer), both (norm, then finetune), or full (the whole recipe from its weights: a model of other "
+        f"people, a full recording of this one). Default: {DEFAULT_ADAPT}.")
     train_step: int = _opt("Hop between training images (samples).", 5)
     highpass: float | None = _opt("Raw EMG: a causal 4th-order high-pass (Hz) first in the pipeline.")
     refit: bool | None = _opt("After validation picks the epoch count, retrain on all training reps.",
