@@ -1,6 +1,6 @@
 """Next session without starting over: within-session, cross-session, and cross-session after one cycle.
 
-    nice -n 10 python bench/cross_session.py [--epochs 10] [--people 12345,45612] [--out bench/results]
+    nice -n 10 python bench/cross_session.py [--epochs 15] [--seeds 0,1] [--people 12345,45612] [--out bench/results]
 
 On myo-readings (each person: three sessions of 7 gesture files, 6 episodes of each gesture per file),
 every session is described by two dataset files, as a user would describe today's take:
@@ -15,7 +15,8 @@ episodes 4-6 of the session scored:
   session's episodes 1-3 plus the cycle;
 - *one cycle only*: a model trained from scratch on the cycle alone (what adapting must beat).
 
-Writes ``<out>/cross_session.{json,md,png}``. Runs on one thread (``--threads``), one seed.
+Writes ``<out>/cross_session.{json,md,png}`` (all pairs, then each person). One thread (``--threads``); each of
+``--seeds`` trains its own session models (kept in ``--models`` for reruns) and forest.
 """
 
 from __future__ import annotations
@@ -25,14 +26,15 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from emgflow.data import data_path
 from emgflow.ml import checkpoint
+from emgflow.ml.adapt import ADAPT_EPOCHS, ADAPT_LR_SCALE
 from emgflow.ml.baselines import BASELINES, feature_pipeline, fit_proba
-from emgflow.ml.config import ADAPT_MODES, TrainConfig
+from emgflow.ml.config import ADAPT_MODES, DEFAULT_ADAPT, TrainConfig
 from emgflow.ml.datasets import classification_windows, concat_windows, dataset, load_subject
 from emgflow.ml.evaluate import evaluate
 from emgflow.ml.models import default_pipeline
@@ -96,58 +98,65 @@ def session_model(path: Path, config: TrainConfig) -> Path:
     return path
 
 
+def run_seed(seed: int, args: argparse.Namespace, files: dict[str, dict[str, str]], full: dict[str, Any],
+             pairs: list[tuple[str, str]], advance: Callable[[str], None]) -> dict[str, list[float]]:
+    """Model A's row values with one seed (lists over ``pairs``): session models trained or reused, then adapted."""
+    models = args.models / f"epochs{args.epochs}-seed{seed}"
+    common = dict(seed=seed, threads=args.threads, device="cpu")
+    own, scratch = {}, {}
+    for key, f in files.items():
+        own[key] = session_model(models / f"{key}.pt", TrainConfig(MODEL, f["full"], key, epochs=args.epochs, **common))
+        scratch[key] = accuracy(checkpoint.load(session_model(models / f"{key}-cycle.pt", TrainConfig(
+            MODEL, f["cycle"], key, epochs=args.epochs, **common))), full[key])
+        advance(f"seed {seed}: session models")
+    model: dict[str, list[float]] = {row: [] for row in ROWS}
+    for src, dst in pairs:
+        model["within session"].append(accuracy(checkpoint.load(own[dst]), full[dst]))
+        model["other session, no adaptation"].append(accuracy(checkpoint.load(own[src]), full[dst]))
+        for m in MODES:
+            ckpt = train_model(TrainConfig(MODEL, files[dst]["cycle"], dst, init=own[src], adapt=m,
+                                           epochs=args.adapt_epochs, lr=args.adapt_lr, **common))
+            model[f"other session + one cycle ({m})"].append(accuracy(ckpt, full[dst]))
+        model["one cycle only (from scratch)"].append(scratch[dst])
+        advance(f"seed {seed}: adapting")
+    return model
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--people", default="12345,45612")
-    ap.add_argument("--epochs", type=int, default=10, help="epochs of the session models (validation picks)")
+    ap.add_argument("--epochs", type=int, default=15, help="epochs of the session models (validation picks)")
     ap.add_argument("--adapt-epochs", type=int, default=None, help="fine-tuning epochs (default: the CLI's)")
     ap.add_argument("--adapt-lr", type=float, default=None, help="fine-tuning learning rate (default: the CLI's)")
     ap.add_argument("--models", type=Path, default=Path("runs/cross_session"),
                     help="session models are kept here and reused by a rerun with other adaptation settings")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default="0,1", help="one run per seed (models and the forest)")
     ap.add_argument("--out", type=Path, default=Path("bench/results"))
     args = ap.parse_args()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    people = args.people.split(",")
-    sessions = [(p, s) for p in people for s in SESSIONS]
+    people, seeds = args.people.split(","), [int(s) for s in args.seeds.split(",")]
     pairs = [(f"{p}-{a}", f"{p}-{b}") for p in people for a in SESSIONS for b in SESSIONS if a != b]
     tmp = Path(tempfile.mkdtemp(prefix="cross_session-"))
-    models = args.models / f"epochs{args.epochs}-seed{args.seed}"
-    files = {f"{p}-{s}": {k: dataset_file(tmp, p, s, k) for k in ("full", "cycle")} for p, s in sessions}
+    files = {f"{p}-{s}": {k: dataset_file(tmp, p, s, k) for k in ("full", "cycle")} for p in people for s in SESSIONS}
     full = {key: load_subject(dataset(f["full"]), key) for key, f in files.items()}
     cycle = {key: load_subject(dataset(f["cycle"]), key) for key, f in files.items()}
-    common = dict(seed=args.seed, threads=args.threads, device="cpu")
-    model: dict[str, list[float]] = {row: [] for row in ROWS}
+    acc: dict[str, dict[str, list[float]]] = {}
     t0 = time.perf_counter()
-    steps = len(sessions) * 2 + len(pairs) * len(MODES) + 1
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
-        task = bar.add_task("session models", total=steps)
-        own, scratch = {}, {}
-        for key, f in files.items():
-            own[key] = session_model(models / f"{key}.pt", TrainConfig(MODEL, f["full"], key, epochs=args.epochs,
-                                                                               **common))
-            bar.advance(task)
-            scratch[key] = accuracy(checkpoint.load(session_model(models / f"{key}-cycle.pt", TrainConfig(
-                MODEL, f["cycle"], key, epochs=args.epochs, **common))), full[key])
-            bar.advance(task)
-        bar.update(task, description="adapting")
-        for src, dst in pairs:
-            model["within session"].append(accuracy(checkpoint.load(own[dst]), full[dst]))
-            model["other session, no adaptation"].append(accuracy(checkpoint.load(own[src]), full[dst]))
-            for m in MODES:
-                ckpt = train_model(TrainConfig(MODEL, files[dst]["cycle"], dst, init=own[src], adapt=m,
-                                               epochs=args.adapt_epochs, lr=args.adapt_lr, **common))
-                model[f"other session + one cycle ({m})"].append(accuracy(ckpt, full[dst]))
-                bar.advance(task)
-            model["one cycle only (from scratch)"].append(scratch[dst])
-        bar.update(task, description="LDA and random forest")
-        base = baseline_scores(full, cycle, pairs, args.seed)
-        bar.advance(task)
-    result = {"dataset": "myo-readings", "people": people, "pairs": [f"{s}->{d}" for s, d in pairs],
-              "model": MODEL, "epochs": args.epochs, "adapt_epochs": args.adapt_epochs, "adapt_lr": args.adapt_lr, "seed": args.seed,
-              "seconds": round(time.perf_counter() - t0), "accuracy": {"model A": model, **base}}
+        task = bar.add_task("", total=len(seeds) * (len(files) + len(pairs) + 1))
+        advance = lambda what: bar.update(task, advance=1, description=what)  # noqa: E731
+        for seed in seeds:
+            rows = {"model A": run_seed(seed, args, files, full, pairs, advance),
+                    **baseline_scores(full, cycle, pairs, seed)}
+            advance(f"seed {seed}: LDA and random forest")
+            for col, values in rows.items():
+                for row, v in values.items():
+                    acc.setdefault(col, {}).setdefault(row, []).extend(v)
+    result = {"dataset": "myo-readings", "people": people, "pairs": [f"{s}->{d}" for s, d in pairs] * len(seeds),
+              "seeds": seeds, "model": MODEL, "epochs": args.epochs, "adapt_epochs": args.adapt_epochs,
+              "adapt_lr": args.adapt_lr, "seconds": round(time.perf_counter() - t0), "accuracy": acc}
     write(result, args.out)
 
 
@@ -162,13 +171,31 @@ def write(result: dict[str, Any], out: Path) -> None:
     (out / "cross_session.json").write_text(json.dumps(result, indent=1))
     acc = result["accuracy"]
     cols = list(acc)
-    lines = [f"Per-window accuracy on episodes 4-6 of the scored session, mean ± SD over {len(result['pairs'])} "
-             f"ordered session pairs of {len(result['people'])} people (myo-readings; model A {result['model']}, "
-             f"{result['epochs']} epochs, seed {result['seed']}; {result['seconds']} s).", "",
-             "| | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
-    for row in ROWS:
-        lines.append(f"| {row} | " + " | ".join(f"{np.mean(acc[c][row]):.3f} ± {np.std(acc[c][row]):.3f}"
-                                                for c in cols) + " |")
+    seeds = result["seeds"]
+    lines = [f"Per-window accuracy on episodes 4-6 of the scored session, mean ± SD over "
+             f"{len(result['pairs']) // len(seeds)} ordered session pairs of {len(result['people'])} people x seeds "
+             f"{', '.join(map(str, seeds))} (myo-readings; model A {result['model']}, session models "
+             f"{result['epochs']} epochs; {result['seconds']} s). Model A adapts from the other session's model with "
+             f"each --adapt mode (fine-tuning {result['adapt_epochs'] or ADAPT_EPOCHS} epochs at learning rate "
+             f"{result['adapt_lr'] or f'{ADAPT_LR_SCALE:g} x the recipe'}); LDA and the forest have one way to adapt, "
+             f"a refit on the other session's episodes 1-3 plus the cycle, shown in every mode's row.", ""]
+    for who in [None, *result["people"]]:
+        pick = [who is None or p.startswith(f"{who}-") for p in result["pairs"]]
+        lines += [f"**{'All pairs' if who is None else f'Person {who}'}**", "",
+                  "| | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+        for row in ROWS:
+            cells = [np.asarray(acc[c][row])[pick] for c in cols]
+            lines.append(f"| {row} | " + " | ".join(f"{v.mean():.3f} ± {v.std():.3f}" for v in cells) + " |")
+        lines.append("")
+    ours = np.asarray(acc["model A"][f"other session + one cycle ({DEFAULT_ADAPT})"])
+    lines.append(f"Paired (same pair and seed), model A adapted with the default --adapt {DEFAULT_ADAPT}, "
+                 f"mean ± SE (pairs where it is ahead):")
+    for col, row in [("model A", r) for r in ROWS if r != f"other session + one cycle ({DEFAULT_ADAPT})"] + [
+            ("rf", "other session + one cycle (finetune)"), ("rf", "within session")]:
+        d = ours - np.asarray(acc[col][row])
+        what = f"{col}, {row}" if col == "model A" or "cycle" not in row else "rf refit on the old session + the cycle"
+        lines.append(f"- against {what}: {d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(len(d)):.3f} "
+                     f"({int((d > 0).sum())} of {len(d)})")
     (out / "cross_session.md").write_text("\n".join(lines) + "\n")
     fig, ax = plt.subplots(figsize=(10, 4.5))
     width = 0.8 / len(cols)
