@@ -92,8 +92,8 @@ class EpochLines:
         if stage != self.stage:
             self.stage, self.start = stage, time.monotonic()
             self.bar.console.print(self._announce(report))
-        refit = report.get("phase") in ("refit", "adapt")
-        label = f"{report['phase']} " if refit else ""
+        unvalidated = report.get("phase") in ("refit", "adapt")  # phases that train on every training rep
+        label = f"{report['phase']} " if unvalidated else ""
         if "batch" in report:
             self.bar.update(self.task, description=f"{label}epoch {report['epoch'] + 1}/{report['epochs']}",
                             completed=report["batch"], total=report["batches"], info=f"loss {report['loss']:.4f}")
@@ -102,7 +102,7 @@ class EpochLines:
         left = (time.monotonic() - self.start) / done * (total - done)
         train = "  ".join(f"{k[6:]} {v:.4f}" for k, v in report.items() if k.startswith("train_"))
         val = "  ".join(f"{k[4:]} {v:.4f}" for k, v in report.items() if k.startswith("val_"))
-        best = "  *" if report.get("best") and not refit else ""
+        best = "  *" if report.get("best") and not unvalidated else ""
         self.bar.console.print(f"{label}epoch {done:3d}/{total}  train {train}{'  | validation ' + val if val else ''}"
                                f"  ETA {int(left // 60)}:{int(left % 60):02d}{best}")
 
