@@ -42,8 +42,11 @@ every layer is tuned."""
 def starting_point(path: str | Path, cfg: dict[str, Any], pipeline: list[dict[str, Any]],
                    outputs: list[str]) -> dict[str, Any]:
     """Checkpoint ``path``, refused with the differences named when its architecture (channel count
-    included), feature pipeline or outputs differ from this run's."""
+    included), feature pipeline or outputs differ from this run's, or when it is an exported model."""
     ckpt = checkpoint.load(path)
+    if "deployed" in ckpt:
+        raise ValueError(f"cannot start from {path}: an exported model holds no trainable weights; start from the "
+                         f".pt checkpoint it was exported from")
     ignored = {"dropout"}  # a training-time choice, not part of the weights
     theirs = {k: v for k, v in ckpt["config"].items() if k not in ignored}
     ours = {k: v for k, v in cfg.items() if k not in ignored}

@@ -14,6 +14,7 @@ from emgflow.ml import checkpoint  # noqa: E402
 from emgflow.ml.adapt import ADAPT_LR_SCALE  # noqa: E402
 from emgflow.ml.config import TrainConfig  # noqa: E402
 from emgflow.ml.datasets import DATASETS, classification_windows, dataset, load_subject  # noqa: E402
+from emgflow.ml.deploy import export  # noqa: E402
 from emgflow.ml.evaluate import evaluate  # noqa: E402
 from emgflow.ml.fit import input_stats  # noqa: E402
 from emgflow.ml.recipes import RECIPES  # noqa: E402
@@ -92,6 +93,9 @@ def test_a_checkpoint_of_another_model_or_channel_count_is_refused(yesterday, tm
         train_model(TrainConfig(dataset="myo-readings", subject="12345-2", init=yesterday, **{**TINY, "hidden": 4}))
     with pytest.raises(ValueError, match=r"channels: checkpoint 8, this run 16.*n_outputs: checkpoint 8, this run 13"):
         train_model(TrainConfig(dataset="db5", subject=1, init=yesterday, **TINY))
+    exported = export(yesterday, tmp_path / "yesterday.onnx")
+    with pytest.raises(ValueError, match=r"yesterday\.onnx: an exported model holds no trainable weights"):
+        train_model(TrainConfig(dataset="myo-readings", subject="12345-2", init=exported, **TINY))
     with pytest.raises(checkpoint.CheckpointError, match="checkpoint not found"):
         train_model(TrainConfig(dataset="myo-readings", subject="12345-2", init=tmp_path / "missing.pt", **TINY))
     with pytest.raises(ValueError, match="adapt applies with --init and must be one of norm, finetune, both, full"):
