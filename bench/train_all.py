@@ -10,8 +10,8 @@ Côté-Allard (all 22 subjects, raw Myo EMG behind a 20 Hz high-pass for the mod
 baselines alike) and DB5 (a few subjects): model A and LDA / RF; DB5 (a few subjects): LE-ConvMN
 the LSTM baseline, ridge and the sparse GP, and both recurrent models adapted from a cross-subject
 model of four other DB5 subjects (4, 7, 8, 9: a ``pretrain`` job, trained first, validation-selected
-without refit) to each evaluated subject (``--init``); the Myo grip-force set (a few subjects): the
-same four on force.
+without refit) to each evaluated subject (``--init --adapt full``); the Myo grip-force set (a few
+subjects): the same four on force.
 ``--seeds 0,1,2`` trains every model job once per seed (the baselines are deterministic); the
 summary then averages each subject's seeds first and reports the spread over seeds beside the
 spread over subjects, so one lucky seed cannot carry a table.

@@ -76,6 +76,10 @@ def train_and_save(run: TrainConfig, out: Path) -> dict[str, Any]:
         console.print(f"test: CC {m['cc']:.3f}, RMSE {m['rmse']:.3f}, NRMSE {m['nrmse']:.3f}")
     console.print(f"pipeline: {checkpoint.describe_pipeline(ckpt['pipeline'])} -> "
                   f"{'classify' if ckpt['task'] == 'classify' else 'regress'}")
+    if "init" in ckpt["data"]:
+        origin = ckpt["data"]["init"]
+        console.print(f"adapted ({origin['adapt']}) from {origin['path']}: {origin['dataset']} subject(s) "
+                      f"{', '.join(origin['subjects'])}")
     console.print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     return ckpt
 
@@ -95,8 +99,8 @@ class EpochLines:
         if stage != self.stage:
             self.stage, self.start = stage, time.monotonic()
             self.bar.console.print(self._announce(report))
-        refit = report.get("phase") == "refit"
-        label = "refit " if refit else ""
+        unvalidated = report.get("phase") in ("refit", "adapt")  # phases that train on every training rep
+        label = f"{report['phase']} " if unvalidated else ""
         if "batch" in report:
             self.bar.update(self.task, description=f"{label}epoch {report['epoch'] + 1}/{report['epochs']}",
                             completed=report["batch"], total=report["batches"], info=f"loss {report['loss']:.4f}")
@@ -105,13 +109,16 @@ class EpochLines:
         left = (time.monotonic() - self.start) / done * (total - done)
         train = "  ".join(f"{k[6:]} {v:.4f}" for k, v in report.items() if k.startswith("train_"))
         val = "  ".join(f"{k[4:]} {v:.4f}" for k, v in report.items() if k.startswith("val_"))
-        best = "  *" if report.get("best") and not refit else ""
+        best = "  *" if report.get("best") and not unvalidated else ""
         self.bar.console.print(f"{label}epoch {done:3d}/{total}  train {train}{'  | validation ' + val if val else ''}"
                                f"  ETA {int(left // 60)}:{int(left % 60):02d}{best}")
 
     @staticmethod
     def _announce(report: dict[str, Any]) -> str:
         member = f"member {report['member']} of {report['members']}: " if report.get("members", 1) > 1 else ""
+        if report.get("phase") == "adapt":
+            return (f"adapting the --init model: {report['epochs']} epochs on this run's training repetitions "
+                    f"(a calibration cycle spares none to validate on)")
         if report.get("phase") == "refit":
             return (f"{member}refit: a fresh model on the training and validation repetitions for the "
                     f"{report['epochs']} epochs validation chose (nothing left to validate on)")

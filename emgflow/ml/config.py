@@ -17,6 +17,14 @@ def _opt(text: str, default: Any = None, **cli: Any) -> Any:
     return field(default=default, metadata={"help": text, **cli})
 
 
+ADAPT_MODES = ("norm", "finetune", "both", "full")
+"""How a run started from ``--init`` adapts the checkpoint (``adapt``)."""
+DEFAULT_ADAPT = "finetune"
+"""Measured best with one cycle of a new session: on myo-readings (12 session pairs x 2 seeds) model A
+fine-tuned scored 0.808 per window, +0.010 ± 0.004 over ``both`` and +0.030 over ``norm``
+(bench/results/cross_session.md)."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything one run depends on. ``None``: the recipe's or the architecture's choice."""
@@ -48,8 +56,13 @@ class TrainConfig:
     members: int = _opt("A seed ensemble of N models (seeds seed .. seed+N-1): regressors' outputs, classifiers' "
                         "class probabilities averaged.", 1)
     init: Path | None = _opt(
-        "Start from this checkpoint's weights (same model, pipeline and outputs), e.g. a --mode cross model of "
-        "other subjects, to adapt it to this subject.", exists=True, dir_okay=False)
+        "Start from this checkpoint (same model, pipeline and outputs), e.g. yesterday's model, and adapt it to "
+        "this run's training repetitions (one calibration cycle will do) as --adapt says.", exists=True,
+        dir_okay=False)
+    adapt: str | None = _opt(
+        f"With --init: norm (re-estimate the input normalisation only), finetune (a few epochs at a lower lr, "
+        f"every layer), both (norm, then finetune), or full (the whole recipe from its weights: a model of other "
+        f"people, a full recording of this one). Default: {DEFAULT_ADAPT}.")
     train_step: int = _opt("Hop between training images (samples).", 5)
     highpass: float | None = _opt("Raw EMG: a causal 4th-order high-pass (Hz) first in the pipeline.")
     refit: bool | None = _opt("After validation picks the epoch count, retrain on all training reps.",
@@ -89,6 +102,12 @@ class TrainConfig:
             raise ValueError(f"members must be >= 1, got {self.members}")
         if self.mode not in ("subject", "cross"):
             raise ValueError(f"mode must be 'subject' or 'cross', got {self.mode!r}")
+        if self.adapt is not None and (self.init is None or self.adapt not in ADAPT_MODES):
+            raise ValueError(f"adapt applies with --init and must be one of {', '.join(ADAPT_MODES)}, "
+                             f"got {self.adapt!r}{'' if self.init else ' without --init'}")
+        if self.init is not None and self.members > 1 and (self.adapt or DEFAULT_ADAPT) != "full":
+            raise ValueError("members > 1 applies to training from scratch or --adapt full; --adapt "
+                             f"{self.adapt or DEFAULT_ADAPT} adapts the one model --init holds")
         pool = self.train_subjects
         if pool is not None and (self.mode != "cross" or self.subject in pool or not pool):
             raise ValueError(f"train_subjects applies to cross mode and must not include the test subject "

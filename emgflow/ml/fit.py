@@ -17,6 +17,7 @@ from torch import nn
 
 from .datasets import Windows, contiguous_runs
 from .evaluate import correlation
+from .models import build
 from .predict import predict_logits, predict_stream
 from .recipes import optimizer, set_lr
 
@@ -24,6 +25,29 @@ Progress = Callable[[dict[str, Any]], None]
 """Called after every epoch with its history row, and during it with ``batch`` / ``batches``; both
 with ``epochs``, the planned count (regression may stop early). ``epoch`` counts from 1 in a row,
 from 0 in a batch report (the epoch under way)."""
+
+
+def tagged(progress: Progress | None, **tags: Any) -> Progress | None:
+    """``progress`` with ``tags`` (which member, which phase) added to every report."""
+    if progress is None:
+        return None
+    return lambda report: progress({**report, **tags})
+
+
+def input_stats(x: np.ndarray, axes: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature mean and std over ``axes`` of the training inputs (float64 for accuracy)."""
+    x64 = x.astype(np.float64)
+    return torch.tensor(x64.mean(axis=axes), dtype=torch.float32), torch.tensor(x64.std(axis=axes), dtype=torch.float32)
+
+
+def fresh_model(cfg: dict[str, Any], x: np.ndarray, init: dict[str, torch.Tensor] | None = None) -> nn.Module:
+    """A model whose input standardisation holds ``x``'s statistics, newly initialised or, with
+    ``init`` (a state dict of the same architecture), starting from those weights."""
+    net = build(cfg)
+    if init is not None:
+        net.load_state_dict(init)
+    net.norm.set(*input_stats(x, (0, 2)))  # the new data's own scale, whatever the weights saw
+    return net
 
 
 # --- classification -------------------------------------------------------------------------

@@ -28,8 +28,9 @@ def loss_curves(history: list[dict[str, float]], path: Path) -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
     history = [h for h in history if not h.get("member")]  # a seed ensemble: its first member's curves
-    select = [h for h in history if not h.get("refit")]
+    select = [h for h in history if not h.get("refit") and not h.get("adapt")]
     refit = [h for h in history if h.get("refit")]
+    tuned = [h for h in history if h.get("adapt")]
     epochs = [h["epoch"] for h in select]
     ax.plot(epochs, [h["train_loss"] for h in select], label="train")
     if select and "val_loss" in select[0]:
@@ -39,6 +40,8 @@ def loss_curves(history: list[dict[str, float]], path: Path) -> None:
         ax.axvline(best[-1], color="grey", ls=":", label=f"best validation (epoch {best[-1]})")
     if refit:
         ax.plot([h["epoch"] for h in refit], [h["train_loss"] for h in refit], label="refit on all training reps")
+    if tuned:
+        ax.plot([h["epoch"] for h in tuned], [h["train_loss"] for h in tuned], label="fine-tuning the --init model")
     ax.set(xlabel="epoch", ylabel="loss", title="loss per epoch")
     ax.legend()
     fig.tight_layout()

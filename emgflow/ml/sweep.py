@@ -119,8 +119,9 @@ def run_job(job: Job, cpus: int, init: Path | None = None) -> tuple[Result, dict
         result["metrics"] = {k: {m: v for m, v in met.items() if m not in DROP} for k, met in scores.items()}
     else:
         cross = {"mode": "cross", "refit": False} if job.kind == "pretrain" else {}
+        start = {"adapt": "full"} if init is not None else {}  # the whole recipe from the start model, unless set
         ckpt = train_model(TrainConfig(job.model, job.dataset, job.subject, seed=job.seed, init=init, threads=cpus,
-                                       device="cpu", **{**job.config, **cross}))
+                                       device="cpu", **{**start, **job.config, **cross}))
         if init is not None:  # the start model as the results folder keeps it, not this run's copy of it
             ckpt["data"]["init"]["path"] = str(Path("ckpt") / f"{job.init}.pt")
         result["metrics"] = {k: v for k, v in ckpt["metrics"].items() if k not in DROP}

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from . import checkpoint
-from .config import TrainConfig
+from .adapt import adapt_model, adapt_recipe, lineage, starting_point
+from .config import DEFAULT_ADAPT, TrainConfig
 from .datasets import (Subject, Windows, classification_windows, concat_windows, dataset, load_subject,
                        pipeline_rate, windows_from)
 from .evaluate import evaluate
-from .fit import Progress, fit_classifier, fit_regressor, target_stats
-from .models import architecture, build, default_pipeline, ensemble, model_config
+from .fit import Progress, fit_classifier, fit_regressor, fresh_model, tagged, target_stats
+from .models import architecture, default_pipeline, ensemble, model_config
 from .predict import predict_logits
 from .recipes import DEFAULT_RECIPES, PAPER_RECIPES, recipe
 from .spec import DatasetSpec
@@ -43,42 +42,6 @@ def device_for(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-def input_stats(x: np.ndarray, axes: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-feature mean and std over ``axes`` of the training inputs (float64 for accuracy)."""
-    x64 = x.astype(np.float64)
-    return torch.tensor(x64.mean(axis=axes), dtype=torch.float32), torch.tensor(x64.std(axis=axes), dtype=torch.float32)
-
-
-def fresh_model(cfg: dict[str, Any], x: np.ndarray, init: dict[str, torch.Tensor] | None = None) -> nn.Module:
-    """A model whose input standardisation holds ``x``'s statistics, newly initialised or, with
-    ``init`` (a state dict of the same architecture), starting from those weights."""
-    net = build(cfg)
-    if init is not None:
-        net.load_state_dict(init)
-    net.norm.set(*input_stats(x, (0, 2)))  # the new data's own scale, whatever the weights saw
-    return net
-
-
-def init_weights(path: str | Path, cfg: dict[str, Any], pipeline: list[dict[str, Any]],
-                 outputs: list[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """The weights of checkpoint ``path`` for a model of ``cfg`` fed by ``pipeline`` (refused with
-    the differences named when the architecture, the feature pipeline or the outputs differ), and
-    a note of where they came from for the new checkpoint."""
-    ckpt = checkpoint.load(path)
-    ignored = {"dropout"}  # a training-time choice, not part of the weights
-    theirs = {k: v for k, v in ckpt["config"].items() if k not in ignored}
-    ours = {k: v for k, v in cfg.items() if k not in ignored}
-    faults = [f"{k}: checkpoint {theirs.get(k)!r}, this run {ours.get(k)!r}"
-              for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)]
-    if ckpt["pipeline"] != pipeline:
-        faults.append(f"pipeline: checkpoint {ckpt['pipeline']}, this run {pipeline}")
-    if list(ckpt["outputs"]) != list(outputs):
-        faults.append(f"outputs: checkpoint {ckpt['outputs']}, this run {outputs}")
-    if faults:
-        raise ValueError(f"cannot start from {path}: it differs from this run in " + "; ".join(faults))
-    return ckpt["state_dict"], {"path": str(path), **{k: ckpt["data"][k] for k in ("dataset", "mode", "subjects")}}
 
 
 @dataclass
@@ -116,13 +79,6 @@ Fit = Callable[..., list[dict[str, float]]]
 """``fit(model, train, val, recipe, seed=..., progress=...)``: trains ``model`` in place, returns its history."""
 
 
-def _tagged(progress: Progress | None, **tags: Any) -> Progress | None:
-    """``progress`` with ``tags`` (which member, which phase) added to every report."""
-    if progress is None:
-        return None
-    return lambda report: progress({**report, **tags})
-
-
 def select_then_refit(cfg: dict[str, Any], split: Split, r: dict[str, Any], seed: int, fit: Fit,
                       init: dict[str, torch.Tensor] | None = None, progress: Progress | None = None
                       ) -> tuple[nn.Module, Windows, list[dict[str, float]]]:
@@ -131,14 +87,14 @@ def select_then_refit(cfg: dict[str, Any], split: Split, r: dict[str, Any], seed
     reports say ``phase``: ``select`` or ``refit``.
     Returns (model, its training windows, history; refit rows marked ``refit``)."""
     net = fresh_model(cfg, split.train.x, init)
-    history = fit(net, split.train, split.val, r, seed=seed, progress=_tagged(progress, phase="select"))
+    history = fit(net, split.train, split.val, r, seed=seed, progress=tagged(progress, phase="select"))
     if not (r.get("refit") and len(split.val)):
         return net, split.train, history
     best_epoch = max(int(h["epoch"]) for h in history if h.get("best"))
     seed_everything(seed)
     train = split.refit()
     net = fresh_model(cfg, train.x, init)
-    refit = fit(net, train, None, {**r, "epochs": best_epoch}, seed=seed, progress=_tagged(progress, phase="refit"))
+    refit = fit(net, train, None, {**r, "epochs": best_epoch}, seed=seed, progress=tagged(progress, phase="refit"))
     return net, train, history + [{**h, "refit": 1.0} for h in refit]
 
 
@@ -151,7 +107,7 @@ def train_members(members: int, seed: int, train_one: Callable[..., tuple[nn.Mod
     for k in range(members):
         if k:
             seed_everything(seed + k)
-        net, fitted, hist = train_one(seed + k, progress=_tagged(progress, member=k + 1, members=members))
+        net, fitted, hist = train_one(seed + k, progress=tagged(progress, member=k + 1, members=members))
         nets.append(net)
         history += [{**h, "member": float(k)} for h in hist] if members > 1 else hist
     return nets, fitted, history
@@ -164,10 +120,11 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> dict[s
     ``train_subjects`` (default: every other subject of the dataset; their training and validation
     repetitions) and tests on ``subject``'s test repetitions. ``members`` > 1: a seed ensemble
     (``models.ensemble``) of that many models, trained from seeds ``seed``, ``seed + 1``, ...
-    ``init``: a checkpoint of the same architecture and pipeline (e.g. a ``cross`` model of other
-    subjects) whose weights every training here starts from instead of a random initialisation; the
-    input standardisation is still estimated on this run's data. On DB5, starting from a model of
-    four other subjects lifted LE-ConvMN's CC by 0.016 over 18 runs (bench/results/training.md).
+    ``init``: a checkpoint of the same architecture and pipeline to start from, adapted to this run's
+    training repetitions as ``adapt`` says (``adapt``: yesterday's model and one cycle of today's
+    data); ``adapt="full"`` trains with the whole recipe from its weights instead of a random
+    initialisation: on DB5, starting from a model of four other subjects lifted LE-ConvMN's CC by
+    0.016 over 18 runs (bench/results/training.md). The checkpoint records what it started from.
     """
     spec, arch = dataset(config.dataset), architecture(config.model)
     classify = arch.task == "classify"
@@ -201,16 +158,23 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> dict[s
         fit = partial(fit_regressor, device=dev)
     cfg = model_config(config.model, **dims, dropout=r["dropout"],
                        **arch.defaults(config.architecture_options(), paper))
-    start, origin = init_weights(config.init, cfg, pipeline, outputs) if config.init else (None, None)
-    nets, train, history = train_members(config.members, config.seed,
-                                         partial(select_then_refit, cfg, split, r, fit=fit, init=start), progress)
+    start = starting_point(config.init, cfg, pipeline, outputs) if config.init else None
+    adapt = (config.adapt or DEFAULT_ADAPT) if start else None
+    if start and adapt != "full":
+        train = split.refit()  # one calibration cycle spares no validation repetitions
+        r = adapt_recipe(r, config.epochs, config.lr)
+        net, history = adapt_model(cfg, start["state_dict"], train, adapt, r, fit, config.seed, progress)
+        nets = [net]
+    else:
+        nets, train, history = train_members(config.members, config.seed, partial(
+            select_then_refit, cfg, split, r, fit=fit, init=start["state_dict"] if start else None), progress)
     if config.members > 1:
         cfg["members"] = config.members  # what ``build`` reads back: a seed ensemble of this architecture
     net = ensemble(config.model, nets) if config.members > 1 else nets[0]
     extra: dict[str, Any] = {}
     if not classify:  # the model outputs z-scores of the targets it was last trained on
-        mean, std = target_stats(train.target)
-        extra = {"target_mean": mean.tolist(), "target_std": std.tolist(), "target": spec.target}
+        mean, std = (start["target_mean"], start["target_std"]) if adapt == "norm" else target_stats(train.target)
+        extra = {"target_mean": list(map(float, mean)), "target_std": list(map(float, std)), "target": spec.target}
     ckpt: dict[str, Any] = {
         "task": arch.task,
         "config": cfg,
@@ -225,7 +189,7 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> dict[s
                  "subjects": [str(s.subject) for s in train_data], "test_subject": str(config.subject),
                  "train_reps": sorted(set(np.unique(train.repetition).tolist())), "val_reps": list(spec.val),
                  "test_reps": list(spec.test), "train_rows": int(len(train)), "train_step": config.train_step,
-                 **({"init": origin} if origin else {})},
+                 **({"init": lineage(config.init, start, adapt)} if start else {})},
         "recipe": {"name": recipe_name, **r},
         "seed": config.seed,
         "history": history,

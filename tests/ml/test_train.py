@@ -205,13 +205,17 @@ def test_classifier_ensemble_members_are_the_single_models_and_average_their_pro
     torch.testing.assert_close(got, torch.stack(proba).mean(0), rtol=1e-5, atol=1e-6)
 
 
-def test_init_starts_every_training_from_the_checkpoint_but_rescales_the_input(regressor, tmp_path):
+def test_init_full_starts_every_training_from_the_checkpoint_but_rescales_the_input(regressor, tmp_path):
     path = checkpoint.save(regressor, tmp_path / "other.pt")
     frozen = train_model(TrainConfig(dataset="db5", subject=3, model="lstm", epochs=1, lr=0.0, hidden=16, init=path,
-                                     device="cpu"))
+                                     adapt="full", device="cpu"))
     before, after = regressor["state_dict"], frozen["state_dict"]
     assert [k for k in after if not torch.equal(after[k], before[k])] == ["norm.mean", "norm.std"]
-    assert frozen["data"]["init"] == {"path": str(path), "dataset": "db5", "mode": "subject", "subjects": ["1"]}
+    assert [h.get("refit") for h in frozen["history"]] == [None, 1.0]  # the whole recipe: select, then refit
+    created = checkpoint.load(path)["created"]
+    assert frozen["data"]["init"] == {"path": str(path), "created": created, "adapt": "full", "dataset": "db5",
+                                      "mode": "subject", "subjects": ["1"], "test_subject": "1",
+                                      "train_reps": regressor["data"]["train_reps"]}
     with pytest.raises(ValueError, match=r"differs from this run in hidden: checkpoint 16, this run 8"):
         train_model(TrainConfig(dataset="db5", subject=3, model="lstm", hidden=8, init=path, device="cpu"))
 
@@ -228,3 +232,14 @@ def test_cross_mode_trains_on_the_chosen_pool_only(data_dir):
 def test_an_ensemble_needs_a_member():
     with pytest.raises(ValueError, match="members must be >= 1, got 0"):
         TrainConfig(dataset="db1", subject=1, model="lstm_cnn", members=0)
+
+
+def test_a_regressor_adapted_by_norm_keeps_the_targets_it_was_trained_on(regressor, tmp_path):
+    """No training: the outputs are still z-scores of the checkpoint's targets, whatever today's glove reads."""
+    path = checkpoint.save(regressor, tmp_path / "yesterday.pt")
+    today = train_model(TrainConfig(dataset="db5", subject=3, model="lstm", hidden=16, init=path, adapt="norm",
+                                    device="cpu"))
+    before, after = regressor["state_dict"], today["state_dict"]
+    assert [k for k in after if not torch.equal(after[k], before[k])] == ["norm.mean", "norm.std"]
+    assert today["target_mean"] == regressor["target_mean"] and today["target_std"] == regressor["target_std"]
+    assert today["history"] == [] and today["data"]["init"]["adapt"] == "norm"
