@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -239,7 +239,9 @@ def test_a_hung_node_is_noticed_and_killed(tmp_path):
     proc = start_run(g)
     assert wait_for(lambda: len(children_of(proc.pid)) == 3, 30)
     relay = [k for k in children_of(proc.pid) if b'"name": "r"' in open(f"/proc/{k}/cmdline", "rb").read()][0]
-    time.sleep(1.0)
-    os.kill(relay, signal.SIGSTOP)
+    spec = json.loads(open(f"/proc/{relay}/cmdline", "rb").read().split(b"\0")[-2])
+    status = Path(spec["control"].removeprefix("ipc://")).parent / "status.json"  # written once the graph runs
+    assert wait_for(lambda: status.exists() and json.loads(status.read_text())["nodes"]["r"]["state"] == "running", 60)
+    os.kill(relay, signal.SIGSTOP)  # a running node: one frozen while it starts up is a start-up timeout
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 1 and "r: no heartbeat for 1 s: killing it" in err, err
