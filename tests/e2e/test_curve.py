@@ -98,7 +98,8 @@ def _specs(run: subprocess.Popen, n: int) -> dict[str, ProcessSpec]:
     return {spec.name: spec for spec in specs}
 
 
-def _socket(ctx: zmq.Context, kind: int, key_file: Path | None, server_key: str) -> zmq.Socket:
+def client(ctx: zmq.Context, kind: int, key_file: Path | None, server_key: str) -> zmq.Socket:
+    """A socket that speaks CURVE with ``key_file``'s pair to ``server_key`` (None: no CURVE at all)."""
     sock = ctx.socket(kind)
     sock.linger = 0
     if key_file is not None:
@@ -106,7 +107,8 @@ def _socket(ctx: zmq.Context, kind: int, key_file: Path | None, server_key: str)
     return sock
 
 
-def _received(sock: zmq.Socket, timeout_s: float) -> int:
+def received(sock: zmq.Socket, timeout_s: float) -> int:
+    """How many messages ``sock`` received in ``timeout_s``."""
     deadline, n = time.monotonic() + timeout_s, 0
     while time.monotonic() < deadline:
         if sock.poll(50):
@@ -132,15 +134,15 @@ def test_strangers_get_nothing_and_inject_nothing_while_a_listed_peer_is_admitte
     server_key, control_ep = specs["source"].curve.server_key, specs["source"].control
     ctx = zmq.Context()
     try:
-        stranger = _socket(ctx, zmq.SUB, tmp_path / "elsewhere" / "stranger.key_secret", server_key)
-        plain = _socket(ctx, zmq.SUB, None, server_key)
-        lab = _socket(ctx, zmq.SUB, tmp_path / "peers" / "lab.key_secret", server_key)
+        stranger = client(ctx, zmq.SUB, tmp_path / "elsewhere" / "stranger.key_secret", server_key)
+        plain = client(ctx, zmq.SUB, None, server_key)
+        lab = client(ctx, zmq.SUB, tmp_path / "peers" / "lab.key_secret", server_key)
         for sub in (stranger, plain, lab):
             sub.subscribe(b"")
             sub.connect(out.endpoint)
-        injector = _socket(ctx, zmq.PUB, tmp_path / "elsewhere" / "stranger.key_secret", server_key)
+        injector = client(ctx, zmq.PUB, tmp_path / "elsewhere" / "stranger.key_secret", server_key)
         injector.connect(out.endpoint)
-        commander = _socket(ctx, zmq.DEALER, tmp_path / "elsewhere" / "stranger.key_secret", server_key)
+        commander = client(ctx, zmq.DEALER, tmp_path / "elsewhere" / "stranger.key_secret", server_key)
         commander.identity = b"relay"   # poses as a process of the graph
         commander.connect(control_ep)
         for _ in range(20):
@@ -152,7 +154,7 @@ def test_strangers_get_nothing_and_inject_nothing_while_a_listed_peer_is_admitte
             time.sleep(0.05)
         assert lab.poll(30_000), "the listed peer must be admitted (else the strangers' silence proves nothing)"
         lab.close()
-        assert _received(stranger, 1.0) == 0 and _received(plain, 1.0) == 0
+        assert received(stranger, 1.0) == 0 and received(plain, 1.0) == 0
     finally:
         ctx.destroy(linger=0)
     _, err = run.communicate(timeout=90)

@@ -20,10 +20,11 @@ import zmq
 
 from emgflow import control
 from emgflow.contract import ProcessSpec
-from emgflow.keys import Curve, create
+from emgflow.keys import create
 
 from .netns import TwoHosts
 from .procs import STARTED, alive, children_of, start_run, wait_for
+from .test_curve import client, received
 from .test_safe_stop import UdpHand, moved
 
 REPO = Path(__file__).resolve().parents[2]
@@ -132,23 +133,6 @@ def relay_graph(keys: Path, out: Path, extra: str = "", rate: int = 100) -> str:
           relay: {{type: relay, host: b, inputs: {{in: source.out}}}}
           rec: {{type: npz, inputs: {{in: relay.out}}, params: {{path: {out}}}}}
         """) + textwrap.indent(textwrap.dedent(extra), "  ")
-
-
-def client(ctx: zmq.Context, kind: int, key_file: Path | None, server_key: str) -> zmq.Socket:
-    sock = ctx.socket(kind)
-    sock.linger = 0
-    if key_file is not None:
-        Curve(server_key, str(key_file), []).client(sock)
-    return sock
-
-
-def received(sock: zmq.Socket, timeout_s: float) -> int:
-    deadline, n = time.monotonic() + timeout_s, 0
-    while time.monotonic() < deadline:
-        if sock.poll(50):
-            sock.recv_multipart()
-            n += 1
-    return n
 
 
 def test_strangers_cannot_subscribe_publish_or_launch(tmp_path, two_hosts):
