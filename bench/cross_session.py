@@ -13,6 +13,8 @@ episodes 4-6 of the session scored:
 - *other session + one cycle*: that model started from (``--init``) with each ``--adapt`` mode on the
   scored session's first cycle (the ``cycle`` file); LDA and the random forest refit on the old
   session's episodes 1-3 plus the cycle;
+- *finetune on the old training reps + the cycle*: model A's analogue of the baselines' refit (yesterday's
+  episodes 1-3 and today's cycle, as takes with a repetition stream: a dataset file's lists are global);
 - *one cycle only*: a model trained from scratch on the cycle alone (what adapting must beat).
 
 Writes ``<out>/cross_session.{json,md,png}`` (all pairs, then each person). One thread (``--threads``); each of
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -31,11 +34,13 @@ from typing import Any, Callable
 import numpy as np
 
 from emgflow.data import data_path
+from emgflow.recordings import load
 from emgflow.ml import checkpoint
 from emgflow.ml.adapt import ADAPT_EPOCHS, ADAPT_LR_SCALE
 from emgflow.ml.baselines import BASELINES, feature_pipeline, fit_proba
 from emgflow.ml.config import ADAPT_MODES, DEFAULT_ADAPT, TrainConfig
-from emgflow.ml.datasets import classification_windows, concat_windows, dataset, load_subject
+from emgflow.ml.datafile import episode_repetitions
+from emgflow.ml.datasets import backfill_rest, classification_windows, concat_windows, dataset, load_subject
 from emgflow.ml.evaluate import evaluate
 from emgflow.ml.models import default_pipeline
 from emgflow.ml.train import train_model
@@ -44,8 +49,9 @@ MODEL = "lstm_cnn"
 SESSIONS = (1, 2, 3)
 CLASSES = ["rest", "flexion", "extension", "radial deviation", "ulnar deviation", "pronation", "supination", "fist"]
 MODES = tuple(m for m in ADAPT_MODES if m != "full")
+REHEARSE = "other session + one cycle (finetune on the old training reps + the cycle)"
 ROWS = ["within session", "other session, no adaptation", *(f"other session + one cycle ({m})" for m in MODES),
-        "one cycle only (from scratch)"]
+        REHEARSE, "one cycle only (from scratch)"]
 
 
 def dataset_file(folder: Path, person: str, session: int, kind: str) -> str:
@@ -55,6 +61,26 @@ def dataset_file(folder: Path, person: str, session: int, kind: str) -> str:
     path = folder / f"{person}-{session}-{kind}.yaml"
     path.write_text(json.dumps({"recordings": [str(root / f"{g}.txt") for g in range(1, 8)], "classes": CLASSES,
                                 "test": test, "val": val, "subject": f"{person}-{session}"}))
+    return str(path)
+
+
+def rehearsal_file(folder: Path, person: str, old: int, new: int) -> str:
+    """A dataset file training on ``old``'s episodes 1-3 and ``new``'s first cycle (model A's analogue of
+    the baselines' refit): both sessions' recordings written as takes with a repetition stream that
+    keeps those apart from the rest (a dataset file's test list is global, its episodes per take)."""
+    takes = []
+    for session, keep in ((old, 3), (new, 1)):
+        root = data_path("myo-readings-dataset/_readings_right_hand") / f"{person}-{session}"
+        for g in range(1, 8):
+            rec = load(root / f"{g}.txt")
+            label = rec.streams["label"][:, 0].astype(np.int32)
+            episode = backfill_rest(label, episode_repetitions(label))
+            rep = np.where(episode <= keep, episode, episode + 10).astype(np.int32)  # 11+: held out
+            takes.append(folder / f"{person}-{old}-{new}-s{session}-{g}.npz")
+            np.savez(takes[-1], emg=rec.emg, rate=np.float64(rec.rate), label=label, repetition=rep)
+    path = folder / f"{person}-{old}-{new}-rehearse.yaml"
+    path.write_text(json.dumps({"recordings": [str(t) for t in takes], "classes": CLASSES, "test": list(range(12, 17)),
+                                "val": [], "repetition": "repetition", "subject": f"{person}-{new}"}))
     return str(path)
 
 
@@ -80,8 +106,8 @@ def baseline_scores(full: dict[str, Any], cycle: dict[str, Any], pairs: list[tup
             out[name]["within session"].append(acc(windows[dst]["fit"], test))
             out[name]["other session, no adaptation"].append(acc(windows[src]["fit"], test))
             refit = acc(concat_windows([windows[src]["fit"], cyc]), test)
-            for m in MODES:  # a baseline has one way to adapt: refit on old + new
-                out[name][f"other session + one cycle ({m})"].append(refit)
+            for row in [*(f"other session + one cycle ({m})" for m in MODES), REHEARSE]:  # one way: refit on old + new
+                out[name][row].append(refit)
             out[name]["one cycle only (from scratch)"].append(acc(cyc, test))
     return out
 
@@ -117,6 +143,10 @@ def run_seed(seed: int, args: argparse.Namespace, files: dict[str, dict[str, str
             ckpt = train_model(TrainConfig(MODEL, files[dst]["cycle"], dst, init=own[src], adapt=m,
                                            epochs=args.adapt_epochs, lr=args.adapt_lr, **common))
             model[f"other session + one cycle ({m})"].append(accuracy(ckpt, full[dst]))
+        person, a, b = src.split("-")[0], int(src.split("-")[1]), int(dst.split("-")[1])
+        ckpt = train_model(TrainConfig(MODEL, rehearsal_file(args.tmp, person, a, b), dst, init=own[src],
+                                       adapt="finetune", epochs=args.adapt_epochs, lr=args.adapt_lr, **common))
+        model[REHEARSE].append(accuracy(ckpt, full[dst]))
         model["one cycle only (from scratch)"].append(scratch[dst])
         advance(f"seed {seed}: adapting")
     return model
@@ -138,7 +168,7 @@ def main() -> None:
 
     people, seeds = args.people.split(","), [int(s) for s in args.seeds.split(",")]
     pairs = [(f"{p}-{a}", f"{p}-{b}") for p in people for a in SESSIONS for b in SESSIONS if a != b]
-    tmp = Path(tempfile.mkdtemp(prefix="cross_session-"))
+    tmp = args.tmp = Path(tempfile.mkdtemp(prefix="cross_session-"))
     files = {f"{p}-{s}": {k: dataset_file(tmp, p, s, k) for k in ("full", "cycle")} for p in people for s in SESSIONS}
     full = {key: load_subject(dataset(f["full"]), key) for key, f in files.items()}
     cycle = {key: load_subject(dataset(f["cycle"]), key) for key, f in files.items()}
@@ -197,13 +227,13 @@ def write(result: dict[str, Any], out: Path) -> None:
         lines.append(f"- against {what}: {d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(len(d)):.3f} "
                      f"({int((d > 0).sum())} of {len(d)})")
     (out / "cross_session.md").write_text("\n".join(lines) + "\n")
-    fig, ax = plt.subplots(figsize=(10, 4.5))
+    fig, ax = plt.subplots(figsize=(11, 5))
     width = 0.8 / len(cols)
     for i, c in enumerate(cols):
         ax.bar(np.arange(len(ROWS)) + i * width, [np.mean(acc[c][r]) for r in ROWS], width,
                yerr=[np.std(acc[c][r]) for r in ROWS], label=c, capsize=2)
     ax.set_xticks(np.arange(len(ROWS)) + width * (len(cols) - 1) / 2)
-    ax.set_xticklabels([r.replace(", ", ",\n").replace(" + ", "\n+ ") for r in ROWS], fontsize=8)
+    ax.set_xticklabels([textwrap.fill(r, 16) for r in ROWS], fontsize=8)
     ax.set_ylabel("per-window accuracy")
     ax.set_ylim(0, 1)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
