@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from . import clocksync, control
 from .contract import ProcessSpec, spawn
 from .graph import RUNDIR_PREFIX
 from .keys import Curve, Gate, Plain, public_keys
+from .plan import free_port
 
 TO_AGENT = frozenset({"hello", "port", "launch", "signal", "clock", "end"})
 FROM_AGENT = frozenset({"hello", "port", "exit", "clock", "error", "unknown"})
@@ -130,9 +130,7 @@ class Agent:
         if kind == "hello":
             self._reply(peer, "hello", rundir=session.rundir)
         elif kind == "port":
-            with socket.socket() as s:  # reserved here; the node binds it a moment later
-                s.bind((self.address, 0))
-                self._reply(peer, "port", port=s.getsockname()[1])
+            self._reply(peer, "port", port=free_port(self.address))
         elif kind == "launch":
             self._launch(peer, session, ProcessSpec.from_json(str(msg["spec"])))
         elif kind == "signal":

@@ -44,7 +44,7 @@ class Endpoints:
     def __init__(self, transport: str, rundir: str, curve: Curve | None = None, plain: Plain | None = None,
                  address: str = "127.0.0.1", reserve: Callable[[], int] | None = None) -> None:
         self.transport, self.rundir, self.curve, self.plain, self.address = transport, rundir, curve, plain, address
-        self.reserve = reserve or self._free_port
+        self.reserve = reserve or (lambda: free_port(address))
 
     def control(self) -> str:
         return f"tcp://{self.address}:0" if self.transport == "tcp" else f"ipc://{self.rundir}/_control"
@@ -55,10 +55,12 @@ class Endpoints:
             return f"ipc://{self.rundir}/{name}"
         return f"tcp://{self.address}:{self.reserve()}"
 
-    def _free_port(self) -> int:
-        with socket.socket() as s:  # reserve a free port; the node binds it a moment later
-            s.bind((self.address, 0))
-            return s.getsockname()[1]
+
+def free_port(address: str) -> int:
+    """A tcp port free on ``address`` now (the supervisor's or an agent's): the node binds it a moment later."""
+    with socket.socket() as s:
+        s.bind((address, 0))
+        return s.getsockname()[1]
 
 
 def one_host(graph: Graph, rundir: str) -> tuple[Curve | None, Endpoints]:
